@@ -1,0 +1,26 @@
+"""Charades-STA → verl parquet (temporal video grounding).
+
+    python recipes/data/charades_sta.py --annotations charades_sta_test.txt \
+        --video-root Charades_v1_480 --output data/charades_sta_test.parquet --split test \
+        [--durations Charades_v1_test.csv]
+
+Video durations come from ``--durations`` (Charades' ``Charades_v1_{train,test}.csv``: ``id``, ``length``)
+or else from each video's container metadata (no frame is decoded).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from video_rlt.convert import main
+from video_rlt.formats import read_charades_sta
+
+if __name__ == "__main__":
+    sys.exit(
+        main(
+            None,
+            description=__doc__ or "",
+            data_source="charades_sta",
+            reader=lambda args: read_charades_sta(args.annotations),
+        )
+    )

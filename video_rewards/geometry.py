@@ -1,0 +1,206 @@
+"""Temporal geometry: spans, temporal IoU / IoP, IoU shaping and one-to-one segment matching.
+
+Everything here is pure and total: degenerate input (reversed, empty or non-finite spans) yields 0.0,
+never an exception, so that a bad prediction can only ever cost reward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "IouMode",
+    "Span",
+    "match_segments",
+    "shape_iou",
+    "temporal_iop",
+    "temporal_iou",
+]
+
+IouMode = Literal["iou", "giou", "distance"]
+
+
+class Span(NamedTuple):
+    """A time interval ``[start, end]`` in seconds.
+
+    A tuple (so it pickles, hashes and unpacks like ``(s, e)``); validity is a property, not a
+    construction-time check, because parsers build spans from untrusted model output.
+
+    >>> Span(2.0, 5.0).length
+    3.0
+    >>> Span(5.0, 2.0).is_valid
+    False
+    """
+
+    start: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+    @property
+    def is_valid(self) -> bool:
+        """Finite, non-negative start and strictly positive length."""
+        return math.isfinite(self.start) and math.isfinite(self.end) and 0.0 <= self.start < self.end
+
+    def clip(self, duration: float | None) -> Span:
+        """Clip to ``[0, duration]`` (``duration=None``: clip at 0 only)."""
+        hi = math.inf if duration is None else duration
+        return Span(min(max(self.start, 0.0), hi), min(max(self.end, 0.0), hi))
+
+
+def _valid(span: Sequence[float]) -> bool:
+    s, e = span[0], span[1]
+    return math.isfinite(s) and math.isfinite(e) and s < e
+
+
+def temporal_iou(pred: Sequence[float], gold: Sequence[float]) -> float:
+    """Intersection over union of two time intervals; 0.0 if either is reversed, empty or non-finite.
+
+    >>> temporal_iou(Span(0, 10), Span(5, 15))
+    0.3333333333333333
+    >>> temporal_iou((3, 1), (0, 10))
+    0.0
+    """
+    if not (_valid(pred) and _valid(gold)):
+        return 0.0
+    inter = min(pred[1], gold[1]) - max(pred[0], gold[0])
+    if inter <= 0.0:
+        return 0.0
+    union = max(pred[1], gold[1]) - min(pred[0], gold[0])
+    return min(1.0, inter / union)
+
+
+def temporal_iop(pred: Sequence[float], gold: Sequence[float]) -> float:
+    """Intersection over the *prediction*'s length (how much of the prediction is inside the truth).
+
+    >>> temporal_iop(Span(6, 8), Span(5, 15))
+    1.0
+    """
+    if not (_valid(pred) and _valid(gold)):
+        return 0.0
+    inter = min(pred[1], gold[1]) - max(pred[0], gold[0])
+    if inter <= 0.0:
+        return 0.0
+    return min(1.0, inter / (pred[1] - pred[0]))
+
+
+def shape_iou(pred: Span, gold: Span, *, mode: IouMode, duration: float | None) -> float:
+    """The IoU-based reward in ``[0, 1]`` for the configured shaping.
+
+    * ``"iou"``: plain temporal IoU (Temporal-R1 / Temporal-RLT).
+    * ``"giou"``: ``(1 + GIoU) / 2`` (MUSEG): still informative for disjoint spans, by their gap.
+    * ``"distance"``: ``IoU · (1 − |Δstart|/D) · (1 − |Δend|/D)`` (Time-R1), with ``D`` the duration
+      (the union hull when it is unknown); ``pred`` is clipped to ``[0, D]`` first so it never goes negative.
+
+    >>> shape_iou(Span(0, 2), Span(4, 6), mode="giou", duration=None)
+    0.25
+    """
+    if not (_valid(pred) and _valid(gold)):
+        return 0.0
+    iou = temporal_iou(pred, gold)
+    if mode == "iou":
+        return iou
+    hull = max(pred[1], gold[1]) - min(pred[0], gold[0])
+    if mode == "giou":
+        inter = max(0.0, min(pred[1], gold[1]) - max(pred[0], gold[0]))
+        union = (pred[1] - pred[0]) + (gold[1] - gold[0]) - inter
+        giou = iou - (hull - union) / hull
+        return min(1.0, max(0.0, (1.0 + giou) / 2.0))
+    scale = duration if duration is not None and duration > 0 else hull
+    ds = min(1.0, abs(pred[0] - gold[0]) / scale)
+    de = min(1.0, abs(pred[1] - gold[1]) / scale)
+    return iou * (1.0 - ds) * (1.0 - de)
+
+
+def iou_matrix(preds: Sequence[Span], golds: Sequence[Span]) -> npt.NDArray[np.float64]:
+    """Pairwise temporal IoU, shape ``(len(preds), len(golds))``, vectorised."""
+    if not preds or not golds:
+        return np.zeros((len(preds), len(golds)))
+    p = np.asarray(preds, dtype=np.float64).reshape(-1, 2)
+    g = np.asarray(golds, dtype=np.float64).reshape(-1, 2)
+    inter = np.minimum(p[:, None, 1], g[None, :, 1]) - np.maximum(p[:, None, 0], g[None, :, 0])
+    union = np.maximum(p[:, None, 1], g[None, :, 1]) - np.minimum(p[:, None, 0], g[None, :, 0])
+    ok = (inter > 0) & np.isfinite(inter) & np.isfinite(union)
+    ok &= (p[:, None, 1] > p[:, None, 0]) & (g[None, :, 1] > g[None, :, 0])
+    out = np.zeros_like(inter)
+    np.divide(inter, union, out=out, where=ok)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _max_weight_assignment(weights: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Maximum-weight one-to-one assignment (Hungarian algorithm, O(n³)), rows ≤ columns padded inside.
+
+    A small self-contained implementation so the core needs no scipy.
+    """
+    n_rows, n_cols = weights.shape
+    n = max(n_rows, n_cols)
+    cost = np.zeros((n, n))
+    cost[:n_rows, :n_cols] = -weights  # minimise negative weight
+    inf = math.inf
+    u = [0.0] * (n + 1)
+    v = [0.0] * (n + 1)
+    p = [0] * (n + 1)
+    way = [0] * (n + 1)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv = [inf] * (n + 1)
+        used = [False] * (n + 1)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            delta = inf
+            j1 = 0
+            for j in range(1, n + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(n + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    pairs = [(p[j] - 1, j - 1) for j in range(1, n + 1) if p[j] != 0]
+    return sorted((r, c) for r, c in pairs if r < n_rows and c < n_cols)
+
+
+def match_segments(preds: Sequence[Span], golds: Sequence[Span]) -> tuple[float, list[tuple[int, int]]]:
+    """Optimal one-to-one matching of predicted to gold segments by IoU.
+
+    Returns ``(score, pairs)`` where ``score = Σ matched IoU / max(len(preds), len(golds))``: an F1-like
+    value in ``[0, 1]`` that penalises both missed and extra segments.
+
+    >>> match_segments([Span(10, 20), Span(0, 5)], [Span(0, 5), Span(10, 20)])
+    (1.0, [(0, 1), (1, 0)])
+    >>> match_segments([Span(0, 5)], [Span(0, 5), Span(10, 20)])[0]
+    0.5
+    """
+    if not preds or not golds:
+        return 0.0, []
+    m = iou_matrix(preds, golds)
+    pairs = _max_weight_assignment(m)
+    total = float(sum(m[r, c] for r, c in pairs))
+    pairs = [(r, c) for r, c in pairs if m[r, c] > 0.0]
+    return min(1.0, total / max(len(preds), len(golds))), pairs
