@@ -49,12 +49,20 @@ def test_tiny_model_generates_from_video(family_fixture: str, request, clip_fact
     clip = clip_factory("gen", seconds=4.0, fps=8.0, event=(1.0, 2.5))
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
-    assert model.config.text_config.hidden_size // model.config.text_config.num_attention_heads >= 32  # vLLM CPU
+    assert (
+        model.config.text_config.hidden_size // model.config.text_config.num_attention_heads >= 32
+    )  # vLLM CPU
     messages = [
         {
             "role": "user",
             "content": [
-                {"type": "video", "video": str(clip), "fps": 2.0, "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS},
+                {
+                    "type": "video",
+                    "video": str(clip),
+                    "fps": 2.0,
+                    "min_pixels": MIN_PIXELS,
+                    "max_pixels": MAX_PIXELS,
+                },
                 {"type": "text", "text": 'When does it happen? Answer as {"start_time": s, "end_time": e}.'},
             ],
         }
@@ -64,9 +72,16 @@ def test_tiny_model_generates_from_video(family_fixture: str, request, clip_fact
     _, videos, kwargs = process_vision_info(messages, return_video_kwargs=True, return_video_metadata=True)
     frames, metadata = zip(*videos, strict=True)
     inputs = processor(
-        text=[text], videos=list(frames), video_metadata=list(metadata), do_resize=False, return_tensors="pt", **kwargs
+        text=[text],
+        videos=list(frames),
+        video_metadata=list(metadata),
+        do_resize=False,
+        return_tensors="pt",
+        **kwargs,
     )
-    assert int(inputs["video_grid_thw"][0].prod()) // 4 == int((inputs["input_ids"] == model.config.video_token_id).sum())
+    assert int(inputs["video_grid_thw"][0].prod()) // 4 == int(
+        (inputs["input_ids"] == model.config.video_token_id).sum()
+    )
     torch.manual_seed(0)
     out = model.generate(**inputs, do_sample=True, max_new_tokens=40, num_return_sequences=4)
     replies = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)

@@ -104,7 +104,9 @@ def _corpus(rng: random.Random) -> list[str]:
         s = round(rng.uniform(0, 60), 1)
         e = round(s + rng.uniform(0.5, 20), 1)
         lines.append(f'{{"start_time": {s}, "end_time": {e}}} from {s} to {e} seconds [{s}, {e}] {s}-{e}')
-        lines.append(f"The answer is {rng.choice('ABCDE')}. ({rng.choice('ABCDE')}) Option {rng.choice('ABCDE')}")
+        lines.append(
+            f"The answer is {rng.choice('ABCDE')}. ({rng.choice('ABCDE')}) Option {rng.choice('ABCDE')}"
+        )
         lines.append(f"{int(s) // 60:02d}:{int(s) % 60:02d} {rng.randint(0, 9999)} {rng.random():.3f}")
     lines.append("".join(chr(c) for c in range(32, 127)))
     return lines
@@ -217,7 +219,11 @@ def _warmup_texts(rng: random.Random, n: int) -> list[tuple[str, str]]:
             q = 'Which option, and when? Answer as {"answer": letter, "start_time": s, "end_time": e}.'
             s = round(rng.uniform(0, 3), 1)
             ans = json.dumps(
-                {"answer": rng.choice("ABCD"), "start_time": s, "end_time": round(s + rng.uniform(0.5, 2.5), 1)}
+                {
+                    "answer": rng.choice("ABCD"),
+                    "start_time": s,
+                    "end_time": round(s + rng.uniform(0.5, 2.5), 1),
+                }
             )
         pairs.append((q, f"<think>{think}</think><answer>{ans}</answer>"))
     return pairs
@@ -234,7 +240,9 @@ def _warm_up(model: Any, tokenizer: Any, seed: int, steps: int) -> None:
     for _ in range(steps):
         batch = _warmup_texts(rng, 8)
         prompts = [
-            tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
+            )
             for q, _ in batch
         ]
         texts = [p + r + "<|im_end|>" for p, (_, r) in zip(prompts, batch, strict=True)]
@@ -367,7 +375,7 @@ def make_clip(
     times = clip_timestamps(seconds, fps, vfr)
     with av.open(str(tmp), mode="w") as container:
         # Millisecond time base: VFR timestamps are exact, CFR ones too for the rates used in tests.
-        stream = container.add_stream("libx264", rate=int(round(fps)) if not vfr else int(round(fps * 4)))
+        stream = container.add_stream("libx264", rate=round(fps) if not vfr else round(fps * 4))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         from fractions import Fraction
 
@@ -375,7 +383,7 @@ def make_clip(
         stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "18"}
         for t in times:
             frame = av.VideoFrame.from_ndarray(_frame(t, size, event), format="rgb24")
-            frame.pts = int(round(t * 1000))
+            frame.pts = round(t * 1000)
             frame.time_base = Fraction(1, 1000)
             for packet in stream.encode(frame):
                 container.mux(packet)
