@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import permutations
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy.typing as npt
 __all__ = [
     "IouMode",
     "Span",
+    "best_assignment",
     "match_segments",
     "shape_iou",
     "temporal_iop",
@@ -99,8 +101,8 @@ def shape_iou(pred: Span, gold: Span, *, mode: IouMode, duration: float | None) 
     * ``"distance"``: ``IoU · (1 − |Δstart|/D) · (1 − |Δend|/D)`` (Time-R1), with ``D`` the duration
       (the union hull when it is unknown); ``pred`` is clipped to ``[0, D]`` first so it never goes negative.
 
-    >>> shape_iou(Span(0, 2), Span(4, 6), mode="giou", duration=None)
-    0.25
+    >>> round(shape_iou(Span(0, 2), Span(4, 6), mode="giou", duration=None), 4)  # gap 2 in a hull of 6
+    0.3333
     """
     if not (_valid(pred) and _valid(gold)):
         return 0.0
@@ -117,21 +119,6 @@ def shape_iou(pred: Span, gold: Span, *, mode: IouMode, duration: float | None) 
     ds = min(1.0, abs(pred[0] - gold[0]) / scale)
     de = min(1.0, abs(pred[1] - gold[1]) / scale)
     return iou * (1.0 - ds) * (1.0 - de)
-
-
-def iou_matrix(preds: Sequence[Span], golds: Sequence[Span]) -> npt.NDArray[np.float64]:
-    """Pairwise temporal IoU, shape ``(len(preds), len(golds))``, vectorised."""
-    if not preds or not golds:
-        return np.zeros((len(preds), len(golds)))
-    p = np.asarray(preds, dtype=np.float64).reshape(-1, 2)
-    g = np.asarray(golds, dtype=np.float64).reshape(-1, 2)
-    inter = np.minimum(p[:, None, 1], g[None, :, 1]) - np.maximum(p[:, None, 0], g[None, :, 0])
-    union = np.maximum(p[:, None, 1], g[None, :, 1]) - np.minimum(p[:, None, 0], g[None, :, 0])
-    ok = (inter > 0) & np.isfinite(inter) & np.isfinite(union)
-    ok &= (p[:, None, 1] > p[:, None, 0]) & (g[None, :, 1] > g[None, :, 0])
-    out = np.zeros_like(inter)
-    np.divide(inter, union, out=out, where=ok)
-    return np.clip(out, 0.0, 1.0)
 
 
 def _max_weight_assignment(weights: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
@@ -199,8 +186,39 @@ def match_segments(preds: Sequence[Span], golds: Sequence[Span]) -> tuple[float,
     """
     if not preds or not golds:
         return 0.0, []
-    m = iou_matrix(preds, golds)
-    pairs = _max_weight_assignment(m)
-    total = float(sum(m[r, c] for r, c in pairs))
-    pairs = [(r, c) for r, c in pairs if m[r, c] > 0.0]
+    m = [[temporal_iou(p, g) for g in golds] for p in preds]
+    pairs = best_assignment(m)
+    total = sum(m[r][c] for r, c in pairs)
+    pairs = [(r, c) for r, c in pairs if m[r][c] > 0.0]
     return min(1.0, total / max(len(preds), len(golds))), pairs
+
+
+def best_assignment(weights: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
+    """Maximum-weight one-to-one assignment of rows to columns, as sorted ``(row, col)`` pairs.
+
+    Exhaustive for small problems (≤ 6 on the smaller side and ≤ 5040 candidate assignments, the usual
+    2-4 moments), the Hungarian algorithm otherwise. Ties resolve to the first assignment found.
+
+    >>> best_assignment([[0.1, 0.9], [0.8, 0.2]])
+    [(0, 1), (1, 0)]
+    """
+    n_rows = len(weights)
+    n_cols = len(weights[0]) if n_rows else 0
+    if n_rows == 0 or n_cols == 0:
+        return []
+    small, large = min(n_rows, n_cols), max(n_rows, n_cols)
+    if small <= 6 and math.perm(large, small) <= 5040:
+        best: tuple[int, ...] = ()
+        best_total = -1.0
+        if n_rows <= n_cols:
+            for cols in permutations(range(n_cols), n_rows):
+                total = sum(weights[r][c] for r, c in enumerate(cols))
+                if total > best_total:
+                    best, best_total = cols, total
+            return [(r, c) for r, c in enumerate(best)]
+        for rows in permutations(range(n_rows), n_cols):
+            total = sum(weights[r][c] for c, r in enumerate(rows))
+            if total > best_total:
+                best, best_total = rows, total
+        return sorted((r, c) for c, r in enumerate(best))
+    return _max_weight_assignment(np.asarray(weights, dtype=np.float64))

@@ -39,6 +39,7 @@ __all__ = [
     "parse_number",
     "parse_span",
     "parse_time",
+    "split_response",
 ]
 
 #: Default bound on a response's length (characters); longer responses are not parsed at all.
@@ -101,6 +102,51 @@ def parse_answer_block(response: str) -> str | None:
     return response[start:end].strip()
 
 
+#: Well formed with no "<" besides the four tags (the usual case): ``[^<]*`` runs as a tight C loop and
+#: can only stop at a "<", so a failed match gives back each character once — linear time.
+WELL_FORMED_RE: Final = re.compile(r"\s*<think>[^<]*</think>\s*<answer>([^<]*)</answer>\s*")
+
+
+def split_response(response: str) -> tuple[bool, str | None]:
+    """``(check_format(response), parse_answer_block(response))`` in one pass over the text.
+
+    The common well-formed case is settled by :data:`WELL_FORMED_RE`, then by four ``find("<")`` calls
+    (memchr speed) when there is text after the answer; anything else falls back to the two reference
+    functions.
+
+    >>> split_response(" <think>a</think>\\n<answer> B </answer>\\n")
+    (True, 'B')
+    >>> split_response("<think>a</think><answer>B</answer> trailing words")
+    (False, 'B')
+    """
+    m = WELL_FORMED_RE.fullmatch(response)
+    if m is not None:
+        return True, m.group(1).strip()
+    return split_irregular(response)
+
+
+def split_irregular(response: str) -> tuple[bool, str | None]:
+    """:func:`split_response` for a response :data:`WELL_FORMED_RE` did not match."""
+    i = response.find("<")
+    if i >= 0 and response.startswith(THINK_OPEN, i) and (i == 0 or response[:i].isspace()):
+        j = response.find("<", i + 7)
+        if j >= 0 and response.startswith(THINK_CLOSE, j):
+            k = response.find("<", j + 8)
+            if (
+                k >= 0
+                and response.startswith(ANSWER_OPEN, k)
+                and (k == j + 8 or response[j + 8 : k].isspace())
+            ):
+                end = response.find("<", k + 8)
+                if end >= 0 and response.startswith(ANSWER_CLOSE, end):
+                    # No "<" before the tags, between them, or inside the blocks: each tag occurs once,
+                    # and this answer block is the first one.
+                    tail = end + 9
+                    well_formed = tail == len(response) or response[tail:].isspace()
+                    return well_formed, response[k + 8 : end].strip()
+    return check_format(response), parse_answer_block(response)
+
+
 # ------------------------------------------------------------------------------------------ tokenizer
 
 
@@ -135,23 +181,25 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _number_value(text: str) -> float:
-    """Value of a ``num`` token in seconds (``mm:ss`` and ``h:mm:ss(.f)`` included); NaN if malformed."""
+    """Value of a ``num`` token in seconds (``mm:ss`` and ``h:mm:ss(.f)`` included); NaN if malformed.
+
+    >>> _number_value("12.5"), _number_value("01:05"), _number_value("1:00:30.5"), _number_value("1:75")
+    (12.5, 65.0, 3630.5, nan)
+    """
     if len(text) > _MAX_DIGITS + 8:
         return math.inf
     if ":" not in text:
         return float(text)
     parts = text.split(":")
-    try:
-        *head, last = parts
-        seconds = float(last)
-        nums = [int(p) for p in head]
-    except ValueError:
-        return math.nan
-    if seconds >= 60.0 or any(n >= 60 for n in nums[1:]):
+    seconds = float(parts[-1])
+    if seconds >= 60.0:
         return math.nan  # 1:75 is not a time
-    if len(nums) == 1:
-        return nums[0] * 60.0 + seconds
-    return nums[0] * 3600.0 + nums[1] * 60.0 + seconds
+    if len(parts) == 2:
+        return int(parts[0]) * 60.0 + seconds
+    minutes = int(parts[1])
+    if minutes >= 60:
+        return math.nan
+    return int(parts[0]) * 3600.0 + minutes * 60.0 + seconds
 
 
 _UNIT_SECONDS: Final = {
@@ -160,6 +208,17 @@ _UNIT_SECONDS: Final = {
     "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
     "ms": 0.001,
 }  # fmt: skip
+
+
+def _is_sign(tokens: Sequence[Token], i: int) -> bool:
+    """Is the token before ``tokens[i]`` a minus sign (glued ``-`` not closing a range ``12-18``)?"""
+    prev = tokens[i - 1]
+    if prev.text not in ("-", "−") or prev.end != tokens[i].start:
+        return False
+    if i < 2:
+        return True
+    before = tokens[i - 2]
+    return not (before.kind == "num" or (before.kind == "word" and before.text.lower() in _UNIT_SECONDS))
 
 
 def _read_time(tokens: Sequence[Token], i: int) -> tuple[float, float | None, int] | None:
@@ -171,14 +230,8 @@ def _read_time(tokens: Sequence[Token], i: int) -> tuple[float, float | None, in
     if tok.kind != "num":
         return None
     value = _number_value(tok.text)
-    if i > 0:
-        prev = tokens[i - 1]
-        if (
-            prev.text == "-"
-            and prev.end == tok.start
-            and (i < 2 or tokens[i - 2].kind != "num" or tokens[i - 2].end < prev.start - 1)
-        ):
-            value = -value
+    if i > 0 and _is_sign(tokens, i):
+        value = -value
     j = i + 1
     # Clock notation already is in seconds; a unit word after it ("1:05 min") is read and ignored.
     unit: float | None = 1.0 if ":" in tok.text else None
@@ -312,6 +365,45 @@ def _iter_spans(tokens: Sequence[Token], limit: int | None) -> list[SpanMatch]:
     return out
 
 
+# A fast path for the common one-span answers ("12.5 - 18", "[3, 7.5]", "from 4 to 9 seconds"). It is
+# anchored at the first digit, every quantifier is bounded or followed by a mandatory non-space, and it
+# only answers when the general scanner would provably give the same span; otherwise it defers to it.
+_FAST_UNIT = r"(?:s|sec|secs|second|seconds)\b"
+_FAST_NUM = r"(\d{1,9}(?::\d{1,2}){0,2}(?:\.\d{1,9})?)"
+_FAST_SPAN_RE: Final = re.compile(
+    _FAST_NUM + r"\s*(?:" + _FAST_UNIT + r"\s*)?(-|–|—|~|to|and|,)\s*" + _FAST_NUM
+    + r"(?:\s*" + _FAST_UNIT + r")?(?:\s*[\])}])?(?:\s*" + _FAST_UNIT + r")?(?:\s*[.!])?\s*\Z"
+)  # fmt: skip
+_FAST_JSON_SPAN_RE: Final = re.compile(
+    r'\s*\{\s*"start_time"\s*:\s*"?' + _FAST_NUM + r'"?\s*,\s*"end_time"\s*:\s*"?' + _FAST_NUM + r'"?\s*\}\s*'
+)
+_FIRST_DIGIT_RE: Final = re.compile(r"\d")
+_BETWEEN_END_RE: Final = re.compile(r"(?<![^\W\d])between\Z", re.IGNORECASE)
+
+
+def _fast_span(text: str) -> Span | None:
+    """The first span of the usual one-span answers, or ``None`` to defer to the general scanner."""
+    m = _FAST_JSON_SPAN_RE.fullmatch(text)
+    if m is not None:
+        return Span(_number_value(m.group(1)), _number_value(m.group(2)))
+    first = _FIRST_DIGIT_RE.search(text)
+    if first is None:
+        return None
+    pos = first.start()
+    m = _FAST_SPAN_RE.match(text, pos)
+    if m is None:
+        return None
+    prefix = text[:pos].rstrip()
+    if prefix.endswith(("-", "−")):
+        return None  # maybe a sign
+    sep = m.group(2)
+    if sep == "and" and _BETWEEN_END_RE.search(prefix) is None:
+        return None
+    if sep == "," and not prefix.endswith(("[", "(")):
+        return None
+    return Span(_number_value(m.group(1)), _number_value(m.group(3)))
+
+
 def parse_span(text: str) -> Span | None:
     """The **first** span written in ``text``, unvalidated (may be reversed); ``None`` if there is none.
 
@@ -328,6 +420,9 @@ def parse_span(text: str) -> Span | None:
     >>> parse_span("at the end") is None
     True
     """
+    fast = _fast_span(text)
+    if fast is not None:
+        return fast
     found = _iter_spans(tokenize(text), 1)
     return found[0].span if found else None
 
@@ -461,7 +556,9 @@ def _choice(text: str, options: OptionSet) -> tuple[str | None, str | None]:
     if len(hits) > 1:
         # Drop options whose text is part of another hit's text ("door" inside "open the door").
         longest = [
-            lab for lab in hits if not any(texts[labels.index(lab)] in texts[labels.index(o)] for o in hits if o != lab)
+            lab
+            for lab in hits
+            if not any(texts[labels.index(lab)] in texts[labels.index(o)] for o in hits if o != lab)
         ]
         hits = longest
     if len(hits) == 1:

@@ -7,8 +7,8 @@ install serves without extra dependencies). Endpoints:
     Request ``{"query": [prompt + response, ...], "prompts": [prompt, ...], "labels": [ground truth, ...]}``
     (``labels`` are the dataset's ``--label_key`` column: the ground truth as a JSON string or object).
     The response is the query with its prompt prefix removed. Answer
-    ``{"rewards": [...], "scores": [...], "extra_logs": {"format": [...], "accuracy": [...], "iou": [...]}}``;
-    ``extra_logs`` needs a number per sample, so a component a task does not have is sent as ``0.0``.
+    ``{"rewards": [...], "scores": [...], "extra_logs": {"format", "accuracy", "iou", "parse_failed"}}``
+    (one number per sample in each log; a component a task does not have is sent as ``0.0``).
     The protocol has no per-item error, so a bad label fails the whole request (400 naming the item).
 
 ``POST /score`` — this toolkit's batch endpoint.
@@ -17,7 +17,7 @@ install serves without extra dependencies). Endpoints:
     order. A bad item gets ``{"error": "..."}`` in its slot while the other items are still scored, and the
     status is then 400 with a top-level ``"error"`` naming the bad item indices.
 
-``GET /health`` — ``{"status": "ok", "reward_version": ..., "requests": n}``.
+``GET /health`` — ``{"status": "ok", "reward_version": ..., "scored_requests": n}`` (batches answered with scores).
 
 Bounds: request bodies over ``max_request_bytes`` are refused with 413 before they are read, batches over
 ``max_items`` with 413; error messages are truncated, so the answer size is bounded by the item count.
@@ -103,9 +103,11 @@ class RewardService:
     Kept apart from the HTTP handler so it can be tested and reused without a socket.
 
     >>> service = RewardService()
-    >>> status, body = service.score_items([{"response": "no tags", "ground_truth": "not json"}])
-    >>> status, body["error"].startswith("1 of 1 items could not be scored")
-    (400, True)
+    >>> status, body = service.score_items({"items": [
+    ...     {"response": "<think></think><answer>B</answer>", "ground_truth": {"task": "mcq", "answer": "B"}},
+    ...     {"response": "B", "ground_truth": "not json"}]})
+    >>> int(status), body["results"][0]["score"], body["results"][1]["error"][:33]
+    (400, 1.0, 'item 1: ground_truth: not valid J')
     """
 
     def __init__(self, config: vr.RewardConfig | None = None, settings: ServerSettings | None = None) -> None:
@@ -121,7 +123,7 @@ class RewardService:
     def health(self) -> dict[str, Any]:
         with self._lock:
             served = self._requests
-        return {"status": "ok", "reward_version": vr.REWARD_VERSION, "requests": served}
+        return {"status": "ok", "reward_version": vr.REWARD_VERSION, "scored_requests": served}
 
     def _check_batch_size(self, n: int) -> None:
         if n > self.settings.max_items:
@@ -131,14 +133,11 @@ class RewardService:
                 "(split the batch or start the server with a larger --max-items)",
             )
 
-    def _score(
-        self, responses: list[str], ground_truths: list[Any], data_sources: list[str | None]
-    ) -> list[dict[str, Any]]:
+    def _score(self, responses: list[str], ground_truths: list[vr.GroundTruth]) -> list[dict[str, Any]]:
         """Score already-validated items; one result dict per item."""
         if not responses:
             return []
-        sources = None if all(s is None for s in data_sources) else data_sources
-        columns = vr.score_batch(responses, ground_truths, config=self.config, data_sources=sources)
+        columns = vr.score_batch(responses, ground_truths, config=self.config)
         results: list[dict[str, Any]] = []
         for i in range(len(responses)):
             result: dict[str, Any] = {
@@ -157,10 +156,14 @@ class RewardService:
     def score_items(self, payload: Any) -> tuple[HTTPStatus, dict[str, Any]]:
         """``POST /score``: validate each item on its own, score the good ones, keep the order."""
         if not isinstance(payload, Mapping) or "items" not in payload:
-            raise RequestError(HTTPStatus.BAD_REQUEST, 'request body must be a JSON object with an "items" list')
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, 'request body must be a JSON object with an "items" list'
+            )
         unknown = sorted(set(payload) - {"items"})
         if unknown:
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"unknown top-level field(s) {unknown}; expected only 'items'")
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"unknown top-level field(s) {unknown}; expected only 'items'"
+            )
         items = payload["items"]
         if not isinstance(items, list):
             raise RequestError(HTTPStatus.BAD_REQUEST, f'"items" must be a list, got {type(items).__name__}')
@@ -169,20 +172,18 @@ class RewardService:
         errors: dict[int, str] = {}
         good: list[int] = []
         responses: list[str] = []
-        truths: list[Any] = []
-        sources: list[str | None] = []
+        truths: list[vr.GroundTruth] = []
         for index, item in enumerate(items):
             try:
-                response, truth, source = self._validate_item(item)
+                response, truth = self._validate_item(item)
             except ValueError as exc:
                 errors[index] = _short(f"item {index}: {exc}")
                 continue
             good.append(index)
             responses.append(_strip_suffixes(response, self.settings.strip_suffixes))
             truths.append(truth)
-            sources.append(source)
 
-        scored = self._score(responses, truths, sources)
+        scored = self._score(responses, truths)
         results: list[dict[str, Any]] = [{} for _ in items]
         for index, result in zip(good, scored, strict=True):
             results[index] = result
@@ -200,12 +201,16 @@ class RewardService:
         return HTTPStatus.BAD_REQUEST, body
 
     @staticmethod
-    def _validate_item(item: Any) -> tuple[str, Any, str | None]:
+    def _validate_item(item: Any) -> tuple[str, vr.GroundTruth]:
         if not isinstance(item, Mapping):
-            raise ValueError(f"must be an object with 'response' and 'ground_truth', got {type(item).__name__}")
+            raise ValueError(
+                f"must be an object with 'response' and 'ground_truth', got {type(item).__name__}"
+            )
         unknown = sorted(set(item) - {"response", "ground_truth", "data_source"})
         if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; expected 'response', 'ground_truth', 'data_source'")
+            raise ValueError(
+                f"unknown field(s) {unknown}; expected 'response', 'ground_truth', 'data_source'"
+            )
         if "response" not in item or not isinstance(item["response"], str):
             raise ValueError("field 'response' must be a string")
         if "ground_truth" not in item:
@@ -213,8 +218,9 @@ class RewardService:
         source = item.get("data_source")
         if source is not None and not isinstance(source, str):
             raise ValueError(f"field 'data_source' must be a string, got {type(source).__name__}")
-        truth = vr.parse_ground_truth(item["ground_truth"])  # ValueError names the bad field
-        return item["response"], truth, source
+        # ValueError names the bad field; a data_source naming a task stands in for a missing "task".
+        truth = vr.parse_ground_truth(item["ground_truth"], data_source=source)
+        return item["response"], truth
 
     def openrlhf_rewards(self, payload: Any) -> dict[str, Any]:
         """``POST /get_reward``: OpenRLHF's remote reward protocol (all-or-nothing per request)."""
@@ -237,7 +243,7 @@ class RewardService:
                 "start OpenRLHF with --label_key pointing at the ground-truth column",
             )
         responses: list[str] = []
-        truths: list[Any] = []
+        truths: list[vr.GroundTruth] = []
         for index, (query, label) in enumerate(zip(queries, labels, strict=True)):
             prompt = prompts[index] if prompts is not None else None
             try:
@@ -245,9 +251,11 @@ class RewardService:
                 truths.append(vr.parse_ground_truth(label))
             except ValueError as exc:
                 raise RequestError(HTTPStatus.BAD_REQUEST, _short(f"item {index}: {exc}")) from exc
-        results = self._score(responses, truths, [None] * len(responses))
+        results = self._score(responses, truths)
         rewards = [r["score"] for r in results]
         extra_logs = {key: [float(r.get(key, 0.0)) for r in results] for key in _COMPONENTS}
+        # Its mean is the share of responses whose answer could not be parsed.
+        extra_logs["parse_failed"] = [0.0 if r["failure"] is None else 1.0 for r in results]
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
 
     def _response_from_query(self, query: Any, prompt: Any) -> str:
@@ -276,14 +284,16 @@ class RewardRequestHandler(BaseHTTPRequestHandler):
     server: RewardHTTPServer
 
     def setup(self) -> None:
-        self.timeout = self.server.service.settings.socket_timeout
         super().setup()
+        # A per-connection read timeout, so an idle or trickling client cannot hold a thread forever.
+        self.connection.settimeout(self.server.service.settings.socket_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s - %s", self.address_string(), format % args)
 
     def _send_json(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
-        data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+        # A trailing newline keeps `curl` output readable; JSON parsers ignore it.
+        data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode() + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -298,7 +308,9 @@ class RewardRequestHandler(BaseHTTPRequestHandler):
     def _read_json(self) -> Any:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
-            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length")
+            raise RequestError(
+                HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length"
+            )
         length_header = self.headers.get("Content-Length")
         if length_header is None:
             self.close_connection = True
@@ -323,8 +335,12 @@ class RewardRequestHandler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.BAD_REQUEST, f"body ended after {len(raw)} of {length} bytes")
         try:
             return json.loads(raw)
+        except RecursionError:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "request body is nested too deeply") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(HTTPStatus.BAD_REQUEST, _short(f"request body is not valid JSON: {exc}")) from None
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, _short(f"request body is not valid JSON: {exc}")
+            ) from None
 
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/health":
@@ -332,7 +348,9 @@ class RewardRequestHandler(BaseHTTPRequestHandler):
         elif self.path.split("?", 1)[0] in ("/score", "/get_reward"):
             self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.path} takes POST")
         else:
-            self._send_error(HTTPStatus.NOT_FOUND, f"no endpoint {self.path}; use /score, /get_reward or /health")
+            self._send_error(
+                HTTPStatus.NOT_FOUND, f"no endpoint {self.path}; use /score, /get_reward or /health"
+            )
 
     def do_POST(self) -> None:
         service = self.server.service
@@ -399,7 +417,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reward-kwargs",
         default="{}",
-        help='JSON object of RewardConfig overrides, e.g. \'{"format_weight": 0.5}\'',
+        help='JSON object of RewardConfig overrides, e.g. \'{"iou_mode": "giou"}\'',
     )
     defaults = ServerSettings()
     parser.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes)
@@ -411,7 +429,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         kwargs = json.loads(args.reward_kwargs)
         if not isinstance(kwargs, dict):

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import ValidationError
 
 from video_rewards.config import TaskWeights
-from video_rewards.geometry import Span, _max_weight_assignment, iou_matrix, shape_iou, temporal_iou
+from video_rewards.geometry import Span, best_assignment, shape_iou, temporal_iou
 from video_rewards.parsing import (
-    OptionSet,
     _choice,
     _iter_spans,
     parse_grounded_answer,
@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TASKS",
+    "BatchOutcome",
     "TaskOutcome",
     "TaskSpec",
+    "clear_caches",
     "get_task",
     "known_tasks",
     "parse_ground_truth",
@@ -62,8 +64,52 @@ class TaskOutcome(NamedTuple):
     failure: str | None = None
 
 
+class BatchOutcome(NamedTuple):
+    """A task's components for many answers: float arrays (NaN where the task has no accuracy / IoU;
+    ``iou_reward`` 0 there) and object arrays of predictions and failures."""
+
+    accuracy: npt.NDArray[np.float64]
+    iou: npt.NDArray[np.float64]
+    iou_reward: npt.NDArray[np.float64]
+    prediction: npt.NDArray[np.object_]
+    failure: npt.NDArray[np.object_]
+
+    def take(self, rows: npt.NDArray[np.intp]) -> BatchOutcome:
+        return BatchOutcome(
+            self.accuracy[rows],
+            self.iou[rows],
+            self.iou_reward[rows],
+            self.prediction[rows],
+            self.failure[rows],
+        )
+
+
+class Distinct:
+    """The distinct ``(answer, truth)`` pairs of a batch, and ``inverse`` mapping each row to its pair.
+
+    GRPO rollouts of one prompt share the truth object and often the answer, so tasks score each pair once.
+    """
+
+    def __init__(self, answers: Sequence[str], truths: Sequence[Any]) -> None:
+        ids = list(map(id, truths))
+        keys = list(zip(answers, ids, strict=True))
+        first = dict.fromkeys(keys)
+        position = {key: j for j, key in enumerate(first)}
+        self.inverse = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys))
+        by_id = dict(zip(ids, truths, strict=True))
+        self.answers: list[str] = [a for a, _ in first]
+        self.truths: list[Any] = [by_id[t] for _, t in first]
+
+
+def _objects(values: Sequence[str | None]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 TruthT = TypeVar("TruthT", bound=GroundTruth)
 Scorer = Callable[[str, Any, "RewardConfig"], TaskOutcome]
+BatchScorer = Callable[[Sequence[str], Sequence[Any], "RewardConfig"], BatchOutcome]
 
 
 @dataclass(frozen=True)
@@ -76,6 +122,25 @@ class TaskSpec:
     default_weights: TaskWeights
     has_accuracy: bool
     has_iou: bool
+    batch_scorer: BatchScorer | None = None
+
+    def score_many(self, answers: Sequence[str], truths: Sequence[Any], cfg: RewardConfig) -> BatchOutcome:
+        """Score many answers: the task's vectorised scorer if it has one, else the scorer once per
+        distinct ``(answer, truth)`` pair. Values are identical to calling :attr:`scorer` per item."""
+        distinct = Distinct(answers, truths)
+        if self.batch_scorer is not None:
+            return self.batch_scorer(distinct.answers, distinct.truths, cfg).take(distinct.inverse)
+        scorer = self.scorer
+        outs = [scorer(a, t, cfg) for a, t in zip(distinct.answers, distinct.truths, strict=True)]
+        nan = math.nan
+        unique = BatchOutcome(
+            np.array([nan if o.accuracy is None else o.accuracy for o in outs], dtype=np.float64),
+            np.array([nan if o.iou is None else o.iou for o in outs], dtype=np.float64),
+            np.array([0.0 if o.iou_reward is None else o.iou_reward for o in outs], dtype=np.float64),
+            _objects([o.prediction for o in outs]),
+            _objects([o.failure for o in outs]),
+        )
+        return unique.take(distinct.inverse)
 
     def empty_outcome(self, failure: str) -> TaskOutcome:
         """Outcome when there is nothing to parse (no answer block, over-long answer)."""
@@ -97,17 +162,19 @@ def register_task(
     weights: TaskWeights,
     has_accuracy: bool,
     has_iou: bool,
+    batch_scorer: BatchScorer | None = None,
 ) -> Callable[[Scorer], Scorer]:
     """Register a task scorer under ``name`` (a decorator). A taken name is an error.
 
     The truth model should subclass :class:`~video_rewards.truth.GroundTruth` with
-    ``task: Literal[name]``. Weights with no component the task has are rejected.
+    ``task: Literal[name]``. Weights with no component the task has are rejected. ``batch_scorer``
+    (optional) scores many answers at once and must give the scorer's values item by item.
     """
     if (weights.accuracy and not has_accuracy) or (weights.iou and not has_iou):
         raise ValueError(f"task {name!r}: weights {weights} name a component the task does not have")
 
     def wrap(scorer: Scorer) -> Scorer:
-        TASKS.register(name, TaskSpec(name, truth, scorer, weights, has_accuracy, has_iou))
+        TASKS.register(name, TaskSpec(name, truth, scorer, weights, has_accuracy, has_iou, batch_scorer))
         return scorer
 
     return wrap
@@ -125,14 +192,20 @@ def known_tasks() -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------- ground truth
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _to_plain(value: Any) -> Any:
     """numpy arrays / scalars (verl's parquet structs) to Python lists / numbers, recursively."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
     if isinstance(value, np.ndarray):
         return [_to_plain(v) for v in value.tolist()] if value.dtype == object else value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):
-        return [_to_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else _to_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _to_plain(v) for k, v in value.items()}
     return value
@@ -158,14 +231,24 @@ def parse_ground_truth(
     ValueError: ground_truth (task 'tvg'): segment must satisfy 0 <= start < end, got [9.0, 2.0]
     """
     if isinstance(obj, GroundTruth):
-        if duration is not None and "duration" in type(obj).model_fields and getattr(obj, "duration") is None:
+        if (
+            duration is not None
+            and "duration" in type(obj).model_fields
+            and getattr(obj, "duration", None) is None
+        ):
             return _validate(obj.model_dump(), data_source, duration)
         return obj
     if isinstance(obj, str):
         return _parse_json_truth(obj, data_source, duration)
     if not isinstance(obj, Mapping):
         raise ValueError(f"ground_truth must be a dict or its JSON string, got {type(obj).__name__}")
-    return _validate(obj, data_source, duration)
+    plain = {str(k): _to_plain(v) for k, v in obj.items() if v is not None}
+    try:
+        # verl hands over a fresh dict per call: its JSON text is the cache key of the validated model.
+        key = json.dumps(plain, allow_nan=False)
+    except (TypeError, ValueError):
+        return _validate(plain, data_source, duration)  # not JSON-able: validate (and report) directly
+    return _parse_json_truth(key, data_source, duration)
 
 
 @lru_cache(maxsize=65_536)
@@ -176,6 +259,15 @@ def _parse_json_truth(text: str, data_source: str | None, duration: float | None
         raise ValueError(f"ground_truth: not valid JSON ({exc}): {text[:80]!r}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"ground_truth: JSON must be an object, got {type(obj).__name__}")
+    return _validate(obj, data_source, duration)
+
+
+def validate_truth(
+    obj: Mapping[str, Any] | str | GroundTruth, data_source: str | None, duration: float | None
+) -> GroundTruth:
+    """:func:`parse_ground_truth` without the JSON-text cache for dicts (for callers that deduplicate)."""
+    if isinstance(obj, GroundTruth | str) or not isinstance(obj, Mapping):
+        return parse_ground_truth(obj, data_source=data_source, duration=duration)
     return _validate(obj, data_source, duration)
 
 
@@ -216,8 +308,14 @@ _grounded_cached = lru_cache(maxsize=32_768)(parse_grounded_answer)
 _number_cached = lru_cache(maxsize=32_768)(parse_number)
 
 
-def _fmt_span(span: Span) -> str:
-    return f"[{span[0]:g}, {span[1]:g}]"
+def clear_caches() -> None:
+    """Empty the parse caches (benchmarks measuring cold parsing; tests)."""
+    for cached in (_choice_cached, _first_span_cached, _grounded_cached, _number_cached, _parse_json_truth):
+        cached.cache_clear()
+
+
+def _fmt_span(span: tuple[float, float]) -> str:
+    return "[%g, %g]" % span  # noqa: UP031  (faster than an f-string in the batch path)
 
 
 def _iou_components(
@@ -235,6 +333,79 @@ def _iou_components(
     return iou, reward, pred, None
 
 
+_SPAN_FAILURES = np.array(
+    [None, "no_span", "non_finite_span", "reversed_span", "zero_length_span", "span_outside_video"],
+    dtype=object,
+)
+
+
+def _span_columns(
+    spans: Sequence[Span | None], truths: Sequence[Any], cfg: RewardConfig
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str | None], list[str | None]]:
+    """Vectorised :func:`_iou_components` over many predicted spans (``truths`` have ``segment`` and
+    ``duration``): ``(iou, iou_reward, failure, prediction)``. Same operations, same order, same floats."""
+    n = len(spans)
+    nan = math.nan
+    missing = np.fromiter((sp is None for sp in spans), dtype=bool, count=n)
+    pred = np.array([(nan, nan) if sp is None else sp for sp in spans], dtype=np.float64).reshape(n, 2)
+    gold = np.array([t.segment for t in truths], dtype=np.float64).reshape(n, 2)
+    dur = np.array([math.inf if t.duration is None else t.duration for t in truths], dtype=np.float64)
+    ps, pe, gs, ge = pred[:, 0], pred[:, 1], gold[:, 0], gold[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        finite = np.isfinite(ps) & np.isfinite(pe)
+        reversed_ = finite & (ps > pe)
+        zero = finite & (ps == pe)
+        outside = finite & (ps < pe) & ((pe <= 0.0) | (ps >= dur))
+        code = np.select([missing, ~finite, reversed_, zero, outside], [1, 2, 3, 4, 5], 0)
+        ok = code == 0
+        cs = np.minimum(np.maximum(ps, 0.0), dur)
+        ce = np.minimum(np.maximum(pe, 0.0), dur)
+        inter = np.minimum(ce, ge) - np.maximum(cs, gs)
+        hull = np.maximum(ce, ge) - np.minimum(cs, gs)
+        hit = ok & (inter > 0.0)
+        iou = np.where(hit, np.minimum(1.0, inter / hull), 0.0)
+        if cfg.iou_threshold is not None:
+            reward = np.where(ok & (iou >= cfg.iou_threshold), 1.0, 0.0)
+        elif cfg.iou_mode == "iou":
+            reward = iou
+        elif cfg.iou_mode == "giou":
+            inter0 = np.maximum(0.0, inter)
+            union = (ce - cs) + (ge - gs) - inter0
+            giou = iou - (hull - union) / hull
+            reward = np.where(ok, np.minimum(1.0, np.maximum(0.0, (1.0 + giou) / 2.0)), 0.0)
+        else:
+            scale = np.where(np.isfinite(dur) & (dur > 0), dur, hull)
+            ds = np.minimum(1.0, np.abs(cs - gs) / scale)
+            de = np.minimum(1.0, np.abs(ce - ge) / scale)
+            reward = np.where(ok, iou * (1.0 - ds) * (1.0 - de), 0.0)
+    failure: list[str | None] = _SPAN_FAILURES[code].tolist()
+    prediction: list[str | None] = [
+        _fmt_span((s, e)) if good else None
+        for s, e, good in zip(cs.tolist(), ce.tolist(), ok.tolist(), strict=True)
+    ]
+    return iou, reward, failure, prediction
+
+
+def _tvg_batch(answers: Sequence[str], truths: Sequence[GroundingTruth], cfg: RewardConfig) -> BatchOutcome:
+    iou, reward, failure, prediction = _span_columns([_first_span_cached(a) for a in answers], truths, cfg)
+    return BatchOutcome(np.full(len(answers), math.nan), iou, reward, _objects(prediction), _objects(failure))
+
+
+def _gqa_batch(answers: Sequence[str], truths: Sequence[GroundedQATruth], cfg: RewardConfig) -> BatchOutcome:
+    parsed = [_grounded_cached(a) for a in answers]
+    choices = [
+        (None, "no_answer_field") if p.answer is None else _choice_cached(p.answer, t.option_set)
+        for p, t in zip(parsed, truths, strict=True)
+    ]
+    iou, reward, span_failures, spans = _span_columns([p.span for p in parsed], truths, cfg)
+    accuracy = np.array(
+        [float(c[0] == t.answer) for c, t in zip(choices, truths, strict=True)], dtype=np.float64
+    )
+    prediction = [f"{c[0] or '?'} @ {sp or '?'}" for c, sp in zip(choices, spans, strict=True)]
+    failure = [c[1] or f for c, f in zip(choices, span_failures, strict=True)]
+    return BatchOutcome(accuracy, iou, reward, _objects(prediction), _objects(failure))
+
+
 # ------------------------------------------------------------------------------------------- tasks
 
 
@@ -248,11 +419,18 @@ def score_mcq(answer: str, truth: ChoiceTruth, cfg: RewardConfig) -> TaskOutcome
 
 
 @register_task(
-    "tvg", truth=GroundingTruth, weights=TaskWeights(format=0.5, iou=0.5), has_accuracy=False, has_iou=True
+    "tvg",
+    truth=GroundingTruth,
+    weights=TaskWeights(format=0.5, iou=0.5),
+    has_accuracy=False,
+    has_iou=True,
+    batch_scorer=_tvg_batch,
 )
 def score_tvg(answer: str, truth: GroundingTruth, cfg: RewardConfig) -> TaskOutcome:
     """Temporal grounding: the first span, clipped to ``[0, duration]``, against the gold segment."""
-    iou, reward, pred, failure = _iou_components(_first_span_cached(answer), truth.segment, truth.duration, cfg)
+    iou, reward, pred, failure = _iou_components(
+        _first_span_cached(answer), truth.segment, truth.duration, cfg
+    )
     return TaskOutcome(
         iou=iou, iou_reward=reward, prediction=None if pred is None else _fmt_span(pred), failure=failure
     )
@@ -264,13 +442,14 @@ def score_tvg(answer: str, truth: GroundingTruth, cfg: RewardConfig) -> TaskOutc
     weights=TaskWeights(format=1 / 3, accuracy=1 / 3, iou=1 / 3),
     has_accuracy=True,
     has_iou=True,
+    batch_scorer=_gqa_batch,
 )
 def score_gqa(answer: str, truth: GroundedQATruth, cfg: RewardConfig) -> TaskOutcome:
     """Grounded QA: accuracy of ``"answer"`` and IoU of the span, scored independently."""
     parsed = _grounded_cached(answer)
-    if parsed.answer is None:
-        letter, choice_failure = None, "no_answer_field"
-    else:
+    letter: str | None = None
+    choice_failure: str | None = "no_answer_field"
+    if parsed.answer is not None:
         letter, choice_failure = _choice_cached(parsed.answer, truth.option_set)
     iou, reward, pred, span_fail = _iou_components(parsed.span, truth.segment, truth.duration, cfg)
     prediction = f"{letter or '?'} @ {_fmt_span(pred) if pred is not None else '?'}"
@@ -329,11 +508,11 @@ def score_multi_tvg(answer: str, truth: MultiGroundingTruth, cfg: RewardConfig) 
     denom = max(len(found), len(truth.segments))
     if not valid:
         return TaskOutcome(iou=0.0, iou_reward=0.0, failure=failure)
-    ious = iou_matrix(valid, list(truth.segments))
-    pairs = _max_weight_assignment(ious)
-    iou_sum = sum(float(ious[r, c]) for r, c in pairs)
+    ious = [[temporal_iou(p, g) for g in truth.segments] for p in valid]
+    pairs = best_assignment(ious)
+    iou_sum = sum(ious[r][c] for r, c in pairs)
     if cfg.iou_threshold is not None:
-        reward_sum = float(sum(1 for r, c in pairs if ious[r, c] >= cfg.iou_threshold))
+        reward_sum = float(sum(1 for r, c in pairs if ious[r][c] >= cfg.iou_threshold))
     else:
         reward_sum = sum(
             shape_iou(valid[r], truth.segments[c], mode=cfg.iou_mode, duration=duration) for r, c in pairs
@@ -345,12 +524,3 @@ def score_multi_tvg(answer: str, truth: MultiGroundingTruth, cfg: RewardConfig) 
         prediction=prediction,
         failure=failure,
     )
-
-
-def outcome_for(spec: TaskSpec, answer: str, truth: GroundTruth, cfg: RewardConfig) -> TaskOutcome:
-    """Run a task's scorer on an answer text."""
-    return spec.scorer(answer, truth, cfg)
-
-
-# Keep the option-set type importable from here for custom tasks.
-OptionSet = OptionSet

@@ -8,12 +8,13 @@ a segment that *starts* at or after the end of the video is an error.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from video_rewards.geometry import Span
-from video_rewards.parsing import OptionSet, _choice
+from video_rewards.parsing import _LABEL_RE, OptionSet, _choice, _norm
 
 __all__ = [
     "ChoiceTruth",
@@ -69,7 +70,11 @@ class _HasOptions(GroundTruth):
     @classmethod
     def _answer_index(cls, data: Any) -> Any:
         # Some datasets (NExT-QA) store the answer as the option's index.
-        if isinstance(data, dict) and isinstance(data.get("answer"), int) and not isinstance(data["answer"], bool):
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("answer"), int)
+            and not isinstance(data["answer"], bool)
+        ):
             idx, options = data["answer"], data.get("options") or ()
             if not 0 <= idx < len(options):
                 raise ValueError(f"answer: index {idx} is outside the {len(options)} options")
@@ -79,7 +84,13 @@ class _HasOptions(GroundTruth):
     @model_validator(mode="after")
     def _answer_is_an_option(self) -> _HasOptions:
         opts = self.option_set
-        letter, _ = _choice(self.answer, opts) if self.answer.strip() else (None, None)
+        if len(self.answer) == 1 and self.answer.isascii() and self.answer.isalpha():
+            upper = self.answer.upper()  # the usual case: just the letter
+            if opts.labels and upper not in opts.labels:
+                raise ValueError(f"answer: {upper!r} is not one of the options {list(opts.labels)}")
+            object.__setattr__(self, "answer", upper)
+            return self
+        letter: str | None = _choice(self.answer, opts)[0] if self.answer.strip() else None
         # The gold answer must resolve by label or by option text, never by the lenient letter scan.
         bare = self.answer.strip(" \t\r\n()[]{}.:*'\"`")
         if letter is None or (len(bare) != 1 and letter not in _text_match(self.answer, opts)):
@@ -89,14 +100,13 @@ class _HasOptions(GroundTruth):
         object.__setattr__(self, "answer", letter)
         return self
 
-    @property
+    @cached_property
     def option_set(self) -> OptionSet:
         return OptionSet.from_options(self.options)
 
 
 def _text_match(answer: str, opts: OptionSet) -> set[str]:
-    from video_rewards.parsing import _LABEL_RE, _norm
-
+    """Labels an answer names by an option's exact text or by a leading label (``C.``, ``(C)``)."""
     norm = _norm(answer)
     out = {lab for lab, t in zip(opts.labels, opts.texts, strict=True) if t == norm}
     m = _LABEL_RE.match(answer)

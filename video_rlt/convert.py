@@ -25,10 +25,12 @@ different converters concatenate and verl's ``datasets`` reader sees one struct 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +60,7 @@ SkipReason = Literal[
 SKIP_REASONS: tuple[str, ...] = get_args(SkipReason)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg")
-OPTION_LETTERS = "ABCDEFGHIJ"
+OPTION_LETTERS = string.ascii_uppercase  # the reward contract allows up to 26 options
 
 
 class VideoSettings(BaseModel):
@@ -143,7 +145,7 @@ THINK_ANSWER = "Think step by step inside <think> </think> tags, then give the f
 
 _INSTRUCTIONS: dict[str, str] = {
     "tvg": (
-        "<video>\nFind the moment in the video described by: \"{text}\".\n"
+        '<video>\nFind the moment in the video described by: "{text}".\n'
         + THINK_ANSWER
         + " The answer is the start and end time of the moment in seconds, as JSON: "
         '{{"start_time": <start>, "end_time": <end>}}. '
@@ -223,11 +225,17 @@ class VideoIndex:
             paths = self._by_stem.get(stem, [])
             dirs = {p.parent for p in paths}
             if len(dirs) > 1:
-                return "ambiguous_video", f"video id {video_id!r} matches files in several directories: {sorted(map(str, paths))}"
+                return (
+                    "ambiguous_video",
+                    f"video id {video_id!r} matches files in several directories: {sorted(map(str, paths))}",
+                )
             if paths:
                 # Same directory, several containers: prefer the more common one.
                 return min(paths, key=lambda p: VIDEO_EXTENSIONS.index(p.suffix.lower()))
-        return "missing_video", f"no video file named {video_id!r}.* (extensions {', '.join(VIDEO_EXTENSIONS)}) under {self.root}"
+        return (
+            "missing_video",
+            f"no video file named {video_id!r}.* (extensions {', '.join(VIDEO_EXTENSIONS)}) under {self.root}",
+        )
 
 
 def probe_duration(path: Path) -> float:
@@ -253,22 +261,19 @@ def probe_duration(path: Path) -> float:
 def read_duration_table(path: Path) -> dict[str, float]:
     """Video durations from a CSV (``id``/``video_id``/``video`` + ``length``/``duration`` columns, as in
     Charades' ``Charades_v1_*.csv``) or a JSON object ``{video_id: seconds}``."""
-    import pandas as pd
-
     if path.suffix.lower() == ".json":
         raw = json.loads(path.read_text())
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a JSON object {{video_id: seconds}}")
-        table = {str(k): _seconds(v, f"{path}[{k!r}]") for k, v in raw.items()}
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        id_col = _pick_column(frame.columns, ("id", "video_id", "video"), path)
-        dur_col = _pick_column(frame.columns, ("length", "duration"), path)
-        table = {
-            row[id_col]: _seconds(row[dur_col], f"{path}:{i + 2} column {dur_col!r}")
-            for i, row in enumerate(frame.to_dict("records"))
+        return {str(k): _seconds(v, f"{path}[{k!r}]") for k, v in raw.items()}
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        id_col = _pick_column(reader.fieldnames or (), ("id", "video_id", "video"), path)
+        dur_col = _pick_column(reader.fieldnames or (), ("length", "duration"), path)
+        return {
+            row[id_col]: _seconds(row[dur_col], f"{path.name}:{reader.line_num} column {dur_col!r}")
+            for row in reader
         }
-    return table
 
 
 def _pick_column(columns: Iterable[str], names: Sequence[str], path: Path) -> str:
@@ -338,15 +343,21 @@ class ConversionResult:
 
     def counts(self) -> dict[str, int]:
         """``kept``, ``skipped`` and one ``skipped:<reason>`` entry per reason seen."""
-        by_reason = Counter(s.reason for s in self.skipped)
+        by_reason: Counter[str] = Counter(s.reason for s in self.skipped)
         out = {"kept": len(self.rows), "skipped": len(self.skipped), "clipped": self.clipped}
         out.update({f"skipped:{reason}": by_reason[reason] for reason in SKIP_REASONS if by_reason[reason]})
         return out
 
     def summary(self, data_source: str) -> str:
         counts = self.counts()
-        lines = [f"{data_source}: kept {counts['kept']}, skipped {counts['skipped']}, clipped {counts['clipped']}"]
-        lines += [f"  skipped {n:>6}  {key.split(':', 1)[1]}" for key, n in counts.items() if key.startswith("skipped:")]
+        lines = [
+            f"{data_source}: kept {counts['kept']}, skipped {counts['skipped']}, clipped {counts['clipped']}"
+        ]
+        lines += [
+            f"  skipped {n:>6}  {key.split(':', 1)[1]}"
+            for key, n in counts.items()
+            if key.startswith("skipped:")
+        ]
         return "\n".join(lines)
 
 
@@ -386,6 +397,10 @@ class _RowBuilder:
             if end > duration:
                 segment = (start, duration)
                 self.clipped += 1
+        if len(ann.options) > len(OPTION_LETTERS):
+            return skip(
+                "malformed_row", f"{len(ann.options)} options; at most {len(OPTION_LETTERS)} are supported"
+            )
         if ann.answer_index is not None and not 0 <= ann.answer_index < len(ann.options):
             return skip("bad_answer_index", f"answer index {ann.answer_index} for {len(ann.options)} options")
 
@@ -437,7 +452,10 @@ class _RowBuilder:
         return probed
 
     @staticmethod
-    def _ground_truth(ann: Annotation, segment: tuple[float, float] | None, duration: float) -> dict[str, Any]:
+    def _ground_truth(
+        ann: Annotation, segment: tuple[float, float] | None, duration: float
+    ) -> dict[str, Any]:
+        truth: dict[str, Any]
         if ann.ground_truth is not None:
             truth = dict(ann.ground_truth)
             if truth.get("task") in ("tvg", "gqa", "multi_tvg") and "duration" not in truth:
@@ -445,7 +463,7 @@ class _RowBuilder:
             if segment is not None and "segment" in truth:
                 truth["segment"] = list(segment)
             return truth
-        truth: dict[str, Any] = {"task": ann.task}
+        truth = {"task": ann.task}
         if ann.task in ("mcq", "gqa"):
             if ann.answer_index is None:
                 raise ValueError(f"{ann.source}: a {ann.task} record needs an answer index")
@@ -475,7 +493,9 @@ def convert(records: Iterable[Annotation | Skip], config: ConvertConfig) -> Conv
             continue
         index = outcome["extra_info"]["index"]
         if index in seen:
-            raise ConversionError(f"{outcome['extra_info']['source']}: index {index} already used by {seen[index]}")
+            raise ConversionError(
+                f"{outcome['extra_info']['source']}: index {index} already used by {seen[index]}"
+            )
         seen[index] = outcome["extra_info"]["source"]
         result.rows.append(outcome)
     result.clipped = builder.clipped
@@ -490,6 +510,37 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(list(rows), schema=row_schema())
     pq.write_table(table, path)
+
+
+def merge_parquets(paths: Sequence[Path], output: Path) -> int:
+    """Concatenate converted parquet files into one (a training pool mixing tasks); returns the row count.
+
+    Every input must have :func:`row_schema`, and ``extra_info.index`` must stay unique across them
+    (convert each dataset with its own ``--index-offset``): selection and verl key samples by it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = row_schema()
+    tables = []
+    owner: dict[int, Path] = {}
+    for path in paths:
+        table = pq.read_table(path)
+        if not table.schema.equals(schema):
+            raise ValueError(f"{path}: not a converter output (schema {table.schema} != {schema})")
+        for index in table.column("extra_info").combine_chunks().field("index").to_pylist():
+            if index in owner:
+                raise ValueError(
+                    f"{path}: extra_info.index {index} is also in {owner[index]}; convert with distinct --index-offset"
+                )
+            owner[index] = path
+        tables.append(table)
+    if not tables:
+        raise ValueError("nothing to merge: no input files")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    merged = pa.concat_tables(tables)
+    pq.write_table(merged, output)
+    return merged.num_rows
 
 
 def write_skipped(skipped: Sequence[Skip], path: Path) -> None:
@@ -515,13 +566,26 @@ def skipped_path(output: Path) -> Path:
 def add_common_arguments(parser: argparse.ArgumentParser, *, data_source: str) -> None:
     defaults = VideoSettings()
     parser.add_argument("--annotations", type=Path, required=True, help="the public annotation file")
-    parser.add_argument("--video-root", type=Path, required=True, help="directory holding the videos (searched recursively)")
+    parser.add_argument(
+        "--video-root", type=Path, required=True, help="directory holding the videos (searched recursively)"
+    )
     parser.add_argument("--output", type=Path, required=True, help="output parquet (verl RLHFDataset schema)")
-    parser.add_argument("--data-source", default=data_source, help=f"data_source column (default {data_source})")
+    parser.add_argument(
+        "--data-source", default=data_source, help=f"data_source column (default {data_source})"
+    )
     parser.add_argument("--split", default="train", help="recorded in extra_info.split and the uid")
-    parser.add_argument("--index-offset", type=int, default=0, help="added to every extra_info.index (merging datasets)")
-    parser.add_argument("--segment-tolerance", type=float, default=0.0, help="seconds a segment may end past the video (clipped)")
-    parser.add_argument("--durations", type=Path, help="CSV (id,length) or JSON {id: seconds}; else read from the videos")
+    parser.add_argument(
+        "--index-offset", type=int, default=0, help="added to every extra_info.index (merging datasets)"
+    )
+    parser.add_argument(
+        "--segment-tolerance",
+        type=float,
+        default=0.0,
+        help="seconds a segment may end past the video (clipped)",
+    )
+    parser.add_argument(
+        "--durations", type=Path, help="CSV (id,length) or JSON {id: seconds}; else read from the videos"
+    )
     parser.add_argument("--fps", type=float, default=defaults.fps)
     parser.add_argument("--max-frames", type=int, default=defaults.max_frames)
     parser.add_argument("--min-pixels", type=int, default=defaults.min_pixels)
@@ -549,7 +613,9 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
     )
 
 
-def run(records: Iterator[Annotation | Skip] | Iterable[Annotation | Skip], config: ConvertConfig, output: Path) -> ConversionResult:
+def run(
+    records: Iterator[Annotation | Skip] | Iterable[Annotation | Skip], config: ConvertConfig, output: Path
+) -> ConversionResult:
     """Convert, write the parquet and the skipped records, log the summary; raise if nothing survived."""
     result = convert(records, config)
     if not result.rows:
@@ -558,7 +624,9 @@ def run(records: Iterator[Annotation | Skip] | Iterable[Annotation | Skip], conf
     write_parquet(result.rows, output)
     write_skipped(result.skipped, skipped_path(output))
     logger.info("%s", result.summary(config.data_source))
-    logger.info("wrote %s (%d rows); skipped rows with reasons: %s", output, len(result.rows), skipped_path(output))
+    logger.info(
+        "wrote %s (%d rows); skipped rows with reasons: %s", output, len(result.rows), skipped_path(output)
+    )
     return result
 
 
@@ -571,7 +639,9 @@ def main(
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
     """The whole CLI of one converter: parse arguments, read, convert, write, summarise."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_arguments(parser, data_source=data_source)
     if add_arguments is not None:
         add_arguments(parser)
@@ -583,3 +653,29 @@ def main(
         logger.error("error: %s", err)
         return 2
     return 0
+
+
+def _merge_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m video_rlt.convert merge",
+        description="Concatenate converted parquet files (extra_info.index must stay unique).",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        rows = merge_parquets(args.inputs, args.output)
+    except (OSError, ValueError) as err:
+        logger.error("error: %s", err)
+        return 2
+    logger.info("wrote %s (%d rows from %d files)", args.output, rows, len(args.inputs))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] != ["merge"]:
+        sys.exit("usage: python -m video_rlt.convert merge A.parquet B.parquet ... --output POOL.parquet")
+    sys.exit(_merge_main(sys.argv[2:]))

@@ -19,6 +19,7 @@ not the expected format at all (not JSON, missing columns) raises ``ValueError``
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
@@ -32,7 +33,7 @@ Record = Annotation | Skip
 MultiSegmentPolicy = Literal["span", "first", "skip"]
 
 _CHARADES_LINE = re.compile(r"^(?P<vid>\S+)\s+(?P<start>\S+)\s+(?P<end>\S+)\s*##(?P<sentence>.*)$")
-_LETTER_PREFIX = re.compile(r"^\s*[A-J][.)]\s+")
+_LETTER_PREFIX = re.compile(r"^\s*[A-Z][.)]\s+")
 
 
 def _float(value: Any) -> float | None:
@@ -62,9 +63,16 @@ def read_charades_sta(path: Path) -> Iterator[Record]:
             start = _float(match["start"]) if match else None
             end = _float(match["end"]) if match else None
             if match is None or start is None or end is None or not match["sentence"].strip():
-                yield Skip(source, ordinal, "malformed_row", f"expected '<video_id> <start> <end>##<sentence>', got {line.strip()[:120]!r}")
+                yield Skip(
+                    source,
+                    ordinal,
+                    "malformed_row",
+                    f"expected '<video_id> <start> <end>##<sentence>', got {line.strip()[:120]!r}",
+                )
             else:
-                yield Annotation(source, ordinal, match["vid"], "tvg", match["sentence"].strip(), segment=(start, end))
+                yield Annotation(
+                    source, ordinal, match["vid"], "tvg", match["sentence"].strip(), segment=(start, end)
+                )
             ordinal += 1
 
 
@@ -96,19 +104,50 @@ def read_activitynet_captions(path: Path) -> Iterator[Record]:
             continue
         stamps, sentences = entry.get("timestamps", []), entry.get("sentences", [])
         duration = _float(entry.get("duration"))
-        n = max(len(stamps), len(sentences)) if isinstance(stamps, list) and isinstance(sentences, list) else 1
+        n = (
+            max(len(stamps), len(sentences))
+            if isinstance(stamps, list) and isinstance(sentences, list)
+            else 1
+        )
         for k in range(n):
             source = f"{path.name}[{video_id!r}][{k}]"
             segment = _pair(stamps[k]) if isinstance(stamps, list) and k < len(stamps) else None
             sentence = sentences[k] if isinstance(sentences, list) and k < len(sentences) else None
-            if not isinstance(stamps, list) or not isinstance(sentences, list) or len(stamps) != len(sentences):
-                yield Skip(source, ordinal, "malformed_row", "'timestamps' and 'sentences' must be lists of equal length")
+            if (
+                not isinstance(stamps, list)
+                or not isinstance(sentences, list)
+                or len(stamps) != len(sentences)
+            ):
+                yield Skip(
+                    source,
+                    ordinal,
+                    "malformed_row",
+                    "'timestamps' and 'sentences' must be lists of equal length",
+                )
             elif duration is None or duration <= 0:
-                yield Skip(source, ordinal, "malformed_row", f"'duration' must be a positive number, got {entry.get('duration')!r}")
+                yield Skip(
+                    source,
+                    ordinal,
+                    "malformed_row",
+                    f"'duration' must be a positive number, got {entry.get('duration')!r}",
+                )
             elif segment is None or not isinstance(sentence, str) or not sentence.strip():
-                yield Skip(source, ordinal, "malformed_row", f"timestamp {stamps[k]!r} / sentence {sentence!r} unreadable")
+                yield Skip(
+                    source,
+                    ordinal,
+                    "malformed_row",
+                    f"timestamp {stamps[k]!r} / sentence {sentence!r} unreadable",
+                )
             else:
-                yield Annotation(source, ordinal, str(video_id), "tvg", sentence.strip(), segment=segment, duration=duration)
+                yield Annotation(
+                    source,
+                    ordinal,
+                    str(video_id),
+                    "tvg",
+                    sentence.strip(),
+                    segment=segment,
+                    duration=duration,
+                )
             ordinal += 1
 
 
@@ -136,9 +175,9 @@ def _options_of(row: Mapping[str, Any]) -> list[str] | None:
     if isinstance(row.get("options"), list):
         return [str(o) for o in row["options"]]
     options = []
-    for k in range(10):
+    for k in range(27):  # a0..a26: one more than the contract allows, so too many options is reported
         value = row.get(f"a{k}")
-        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
+        if value is None or str(value).strip() == "":
             break
         options.append(str(value))
     return options or None
@@ -148,9 +187,8 @@ def _table_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a csv, a JSON list of objects, or a JSONL file, as dicts (csv cells stay strings)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        import pandas as pd
-
-        return [dict(r) for r in pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")]
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [dict(row) for row in csv.DictReader(fh)]
     if suffix == ".jsonl":
         rows = []
         with path.open(encoding="utf-8") as fh:
@@ -186,13 +224,25 @@ def read_multiple_choice(path: Path) -> Iterator[Record]:
             continue
         video_id, question, options = _video_id(row), row.get("question"), _options_of(row)
         if video_id is None or not question or options is None or "answer" not in row:
-            yield Skip(source, i, "malformed_row", "needs 'video'/'video_id', 'question', 'answer' and options a0..aN")
+            yield Skip(
+                source,
+                i,
+                "malformed_row",
+                "needs 'video'/'video_id', 'question', 'answer' and options a0..aN",
+            )
             continue
         index = _answer_index(row["answer"], options)
         if index is None or not 0 <= index < len(options):
-            yield Skip(source, i, "bad_answer_index", f"answer {row['answer']!r} is not an index or the text of one of {len(options)} options")
+            yield Skip(
+                source,
+                i,
+                "bad_answer_index",
+                f"answer {row['answer']!r} is not an index or the text of one of {len(options)} options",
+            )
             continue
-        yield Annotation(source, i, video_id, "mcq", str(question), options=tuple(options), answer_index=index)
+        yield Annotation(
+            source, i, video_id, "mcq", str(question), options=tuple(options), answer_index=index
+        )
 
 
 def _segments(value: Any) -> list[tuple[float, float]] | None:
@@ -207,7 +257,9 @@ def _segments(value: Any) -> list[tuple[float, float]] | None:
     return None
 
 
-def merge_segments(segments: Sequence[tuple[float, float]], policy: MultiSegmentPolicy) -> tuple[float, float] | None:
+def merge_segments(
+    segments: Sequence[tuple[float, float]], policy: MultiSegmentPolicy
+) -> tuple[float, float] | None:
     """One segment from a question's annotated segments (NExT-GQA has several for some questions).
 
     ``span`` covers them all, ``first`` keeps the first, ``skip`` returns ``None`` when there are several.
@@ -234,17 +286,29 @@ def read_nextgqa(path: Path, gsub_path: Path, multi_segment: MultiSegmentPolicy 
         video_id, question, options = _video_id(row), row.get("question"), _options_of(row)
         qid = str(row.get("qid", ""))
         if video_id is None or not question or options is None or "answer" not in row or not qid:
-            yield Skip(source, i, "malformed_row", "needs 'video_id', 'qid', 'question', 'answer' and options a0..aN")
+            yield Skip(
+                source, i, "malformed_row", "needs 'video_id', 'qid', 'question', 'answer' and options a0..aN"
+            )
             continue
         index = _answer_index(row["answer"], options)
         if index is None or not 0 <= index < len(options):
-            yield Skip(source, i, "bad_answer_index", f"answer {row['answer']!r} is not an index or the text of one of {len(options)} options")
+            yield Skip(
+                source,
+                i,
+                "bad_answer_index",
+                f"answer {row['answer']!r} is not an index or the text of one of {len(options)} options",
+            )
             continue
         entry = gsub.get(video_id)
         locations = entry.get("location", {}) if isinstance(entry, dict) else {}
         segments = _segments(locations.get(qid)) if isinstance(locations, dict) else None
         if segments is None:
-            yield Skip(source, i, "missing_segment", f"no segment for video {video_id!r} qid {qid!r} in {gsub_path.name}")
+            yield Skip(
+                source,
+                i,
+                "missing_segment",
+                f"no segment for video {video_id!r} qid {qid!r} in {gsub_path.name}",
+            )
             continue
         segment = merge_segments(segments, multi_segment)
         if segment is None:
@@ -292,7 +356,12 @@ def read_jsonl(path: Path) -> Iterator[Record]:
         prompt, question = row.get("prompt"), row.get("question", row.get("query"))
         task = str(truth.get("task", ""))
         if prompt is None and (task not in ("tvg", "mcq", "gqa") or not question):
-            yield Skip(source, ordinal, "malformed_row", f"task {task!r} needs a 'prompt' (or 'question' for tvg/mcq/gqa)")
+            yield Skip(
+                source,
+                ordinal,
+                "malformed_row",
+                f"task {task!r} needs a 'prompt' (or 'question' for tvg/mcq/gqa)",
+            )
             continue
         has_ext = Path(video).suffix.lower() in VIDEO_EXTENSIONS
         options = truth.get("options") or []
@@ -302,7 +371,9 @@ def read_jsonl(path: Path) -> Iterator[Record]:
             str(row.get("video_id", Path(video).stem)),
             task,
             str(question or ""),
-            options=tuple(_LETTER_PREFIX.sub("", str(o)) for o in options) if isinstance(options, list) else (),
+            options=tuple(_LETTER_PREFIX.sub("", str(o)) for o in options)
+            if isinstance(options, list)
+            else (),
             segment=_pair(truth.get("segment")),
             duration=_float(row.get("duration", truth.get("duration"))),
             video_path=video if has_ext else None,

@@ -81,11 +81,53 @@ def check_verl_version(version: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # 1. the CPU platform
 # ---------------------------------------------------------------------------------------------------------
+def _make_device_module() -> ModuleType:
+    """``torch.cpu`` plus the ``torch.cuda`` calls verl makes on ``get_torch_device()``.
+
+    verl calls memory statistics, RNG state and cache functions on the device module; ``torch.cpu`` has
+    only some of them. Memory figures are 0 (verl only logs them); ``mem_get_info`` reports host RAM.
+    """
+    import torch
+
+    module = ModuleType("video_rlt_cpu_device")
+    module.__dict__.update({k: v for k, v in vars(torch.cpu).items() if not k.startswith("__")})
+
+    def _zero(*args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def _noop(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    def mem_get_info(device: Any = None) -> tuple[int, int]:
+        page = os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
+
+    module.__dict__.update(
+        empty_cache=_noop,
+        ipc_collect=_noop,
+        reset_peak_memory_stats=_noop,
+        set_per_process_memory_fraction=_noop,
+        memory_allocated=_zero,
+        memory_reserved=_zero,
+        max_memory_allocated=_zero,
+        max_memory_reserved=_zero,
+        mem_get_info=mem_get_info,
+        get_rng_state=lambda device=None: torch.get_rng_state(),
+        set_rng_state=lambda state, device=None: torch.set_rng_state(state),
+        manual_seed=torch.manual_seed,
+        manual_seed_all=torch.manual_seed,
+        get_device_name=lambda device=None: "cpu",
+    )
+    return module
+
+
 def _make_platform_class() -> type:
     import torch
     from verl.plugin.platform import PlatformBase
 
-    class PlatformCPU(PlatformBase):  # type: ignore[misc]
+    device_module = _make_device_module()
+
+    class PlatformCPU(PlatformBase):
         """verl platform for a machine without accelerators: gloo collectives, tensors on ``cpu``."""
 
         @property
@@ -98,7 +140,7 @@ def _make_platform_class() -> type:
 
         @property
         def device_module(self) -> ModuleType:
-            return torch.cpu
+            return device_module
 
         def is_available(self) -> bool:
             return True
@@ -179,7 +221,9 @@ def _patch_process_group() -> None:
 
     original = dist_utils.initialize_global_process_group_ray
 
-    def initialize_global_process_group_ray(timeout_second: int | None = None, backend: str | None = None) -> None:
+    def initialize_global_process_group_ray(
+        timeout_second: int | None = None, backend: str | None = None
+    ) -> None:
         # verl builds "cpu:gloo,<device>:<backend>" = "cpu:gloo,cpu:gloo", which torch rejects
         # (a device type may appear once); on CPU the whole group is gloo.
         original(timeout_second=timeout_second, backend="gloo")
@@ -209,16 +253,91 @@ def _register_fsdp_engines() -> None:
                 engine_cls
             )
     # The ref model (forward only) gets `CPUOffloadPolicy(pin_memory=True)`; pinning needs CUDA.
-    if fsdp_impl.CPUOffloadPolicy is not None and not isinstance(fsdp_impl.CPUOffloadPolicy, functools.partial):
-        fsdp_impl.CPUOffloadPolicy = functools.partial(fsdp_impl.CPUOffloadPolicy, pin_memory=False)
+    policy_cls = fsdp_impl.CPUOffloadPolicy
+    if policy_cls is not None and not getattr(policy_cls, "_video_rlt_unpinned", False):
+
+        @functools.wraps(policy_cls)
+        def cpu_offload_policy(*args: Any, **kwargs: Any) -> Any:
+            kwargs["pin_memory"] = False
+            return policy_cls(*args, **kwargs)
+
+        cpu_offload_policy._video_rlt_unpinned = True  # type: ignore[attr-defined]
+        fsdp_impl.CPUOffloadPolicy = cpu_offload_policy
 
 
 # ---------------------------------------------------------------------------------------------------------
 # 5. TransferQueue: VLM position_ids
 # ---------------------------------------------------------------------------------------------------------
 def _patch_nested_position_ids() -> None:
-    """Placeholder replaced below once the failing call site is pinned down."""
-    return None
+    """Rebuild VLM 3-D ``position_ids`` that TransferQueue returns ragged on the wrong dimension.
+
+    Qwen-VL rows carry ``position_ids`` of shape ``(channels, seq_len)``. TransferQueue rebuilds jagged
+    tensors with ``torch.nested.as_nested_tensor(rows, layout=torch.jagged)``: when every row has the same
+    ``seq_len`` torch makes the *channel* dim ragged (values concatenated on dim 0). verl's
+    ``maybe_fix_3d_position_ids`` then only relabels ``_ragged_idx = 2``, leaving values and offsets
+    inconsistent, and ``update_actor`` fails in ``split_with_sizes``. Not CPU specific: it bites whenever
+    all responses of a mini-batch have equal length (e.g. all hit ``max_response_length``).
+    """
+    import sys
+
+    import torch
+    import verl.utils.tensordict_utils as td_utils
+
+    original = td_utils.maybe_fix_3d_position_ids
+
+    def maybe_fix_3d_position_ids(data: Any) -> None:
+        # TensorDict refuses `key in td`; membership goes through keys().
+        if "position_ids" in data.keys():  # noqa: SIM118
+            pos = data["position_ids"]
+            if isinstance(pos, torch.Tensor) and pos.is_nested and pos.dim() == 3:
+                jagged: Any = pos  # a jagged NestedTensor: offsets()/values() are not on Tensor's stub
+                ragged_on_channels = getattr(pos, "_ragged_idx", 2) == 1 and int(jagged.offsets()[-1]) == int(
+                    jagged.values().shape[0]
+                )
+                if ragged_on_channels:
+                    data["position_ids"] = td_utils.nested_tensor_from_tensor_list(
+                        list(pos.unbind()), ragged_idx=2
+                    )
+                    return
+        original(data)
+
+    td_utils.maybe_fix_3d_position_ids = maybe_fix_3d_position_ids
+    # Imported by name into these modules before we could wrap it.
+    for name in (
+        "verl.workers.engine_workers",
+        "verl.workers.engine.base",
+        "verl.workers.engine_workers_tinker",
+    ):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "maybe_fix_3d_position_ids"):
+            setattr(module, "maybe_fix_3d_position_ids", maybe_fix_3d_position_ids)  # noqa: B010
+
+
+def _patch_trl_probe() -> None:
+    """verl 0.9.1 imports ``trl``'s ``AutoModelForCausalLMWithValueHead`` whenever ``trl`` is installed.
+
+    trl ≥ 1.0 no longer has that class (neither ``trl.experimental.ppo`` nor the top level), so building any
+    model fails with ``ImportError`` in an environment that also has TRL. Only the value-head model needs
+    that patch; tell verl "no trl" when the class does not exist.
+    """
+    import importlib.util
+
+    import verl.models.transformers.monkey_patch as monkey_patch
+
+    def has_trl_value_head() -> bool:
+        if importlib.util.find_spec("trl") is None:
+            return False
+        try:
+            import trl
+
+            if hasattr(trl, "AutoModelForCausalLMWithValueHead"):
+                return True
+            from trl.experimental.ppo import AutoModelForCausalLMWithValueHead  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    monkey_patch.is_trl_available = has_trl_value_head
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -268,7 +387,12 @@ class HFGenerateServer:
         self.suppressed_token_ids = sorted(
             {
                 int(token_id)
-                for name in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+                for name in (
+                    "image_token_id",
+                    "video_token_id",
+                    "vision_start_token_id",
+                    "vision_end_token_id",
+                )
                 if (token_id := getattr(hf_config, name, None)) is not None
             }
         )
@@ -296,7 +420,9 @@ class HFGenerateServer:
             )
         missing = set(result.missing_keys) - self._tied_keys
         if missing:
-            raise KeyError(f"rollout model weights not sent by the actor: {sorted(missing)[:5]} ({len(missing)})")
+            raise KeyError(
+                f"rollout model weights not sent by the actor: {sorted(missing)[:5]} ({len(missing)})"
+            )
         if global_steps is not None:
             self.global_steps = global_steps
         return len(state)
@@ -319,7 +445,9 @@ class HFGenerateServer:
         features = build_multimodal_processor_inputs(
             self.processor, text=[text], images=image_data or None, videos=video_data or None
         )
-        return {k: v for k, v in features.items() if k not in ("input_ids", "attention_mask")}
+        # Drop what is aligned with the placeholder text: generate derives it from the real prompt ids.
+        text_aligned = {"input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids"}
+        return {k: v for k, v in features.items() if k not in text_aligned}
 
     def _generate_sync(
         self,
@@ -333,7 +461,9 @@ class HFGenerateServer:
         vision = self._vision_inputs(image_data, video_data)
         input_ids = torch.tensor([prompt_ids], dtype=torch.long)
         prompt_budget = self.config.prompt_length + self.config.response_length - len(prompt_ids)
-        max_new_tokens = int(sampling_params.get("max_tokens") or min(self.config.response_length, prompt_budget))
+        max_new_tokens = int(
+            sampling_params.get("max_tokens") or min(self.config.response_length, prompt_budget)
+        )
         max_new_tokens = max(1, min(max_new_tokens, self.config.response_length))
         temperature = float(sampling_params.get("temperature", 1.0))
         do_sample = temperature > 0
@@ -435,10 +565,12 @@ def _make_rollout_classes() -> tuple[type, type]:
     from verl.workers.rollout.base import BaseRollout
     from verl.workers.rollout.replica import RolloutReplica
 
-    class HFServerAdapter(BaseRollout):  # type: ignore[misc]
+    class HFServerAdapter(BaseRollout):
         """Rollout side of the hybrid worker: forwards the actor's weights to its replica's server."""
 
-        def __init__(self, config: Any, model_config: Any, device_mesh: Any, *args: Any, **kwargs: Any) -> None:
+        def __init__(
+            self, config: Any, model_config: Any, device_mesh: Any, *args: Any, **kwargs: Any
+        ) -> None:
             super().__init__(config, model_config, device_mesh)
             rank = int(os.environ.get("RANK", "0"))
             replica_world_size = (
@@ -484,7 +616,7 @@ def _make_rollout_classes() -> tuple[type, type]:
             if self._is_leader:
                 await self._server_handle().load_weights.remote(state, global_steps)
 
-    class HFReplica(RolloutReplica):  # type: ignore[misc]
+    class HFReplica(RolloutReplica):
         """One :class:`HFGenerateServer` actor per replica (the CPU stand-in for a vLLM server)."""
 
         async def launch_servers(self) -> None:
@@ -531,6 +663,7 @@ def install() -> None:
         _patch_process_group()
         _register_fsdp_engines()
         _patch_nested_position_ids()
+        _patch_trl_probe()
         _register_rollout()
         _installed = True
         logger.info("video_rlt.verl_cpu: CPU platform, gloo, FSDP(cpu) engines and rollout.name=hf installed")

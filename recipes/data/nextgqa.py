@@ -18,7 +18,9 @@ from video_rlt.formats import read_nextgqa
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gsub", type=Path, required=True, help="gsub_{val,test}.json: segments per video and qid")
+    parser.add_argument(
+        "--gsub", type=Path, required=True, help="gsub_{val,test}.json: segments per video and qid"
+    )
     parser.add_argument("--multi-segment", choices=["span", "first", "skip"], default="span")
 
 

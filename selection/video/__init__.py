@@ -1,27 +1,48 @@
-"""Video loading for Qwen2-VL / Qwen2.5-VL (early interface; the loader lands behind it)."""
+"""Video preprocessing for Qwen2-VL / Qwen2.5-VL: exact in time, uint8, decoded once, loud on bad files.
+
+* :func:`load_video` → :class:`VideoClip` (frames chosen by timestamp with qwen-vl-utils' frame-count,
+  pixel-budget and resize rules; one forward decode pass; typed errors naming the file).
+* :func:`process_vision_info`: drop-in for ``qwen_vl_utils.process_vision_info``.
+* :class:`FrameCache`: decode-once cache shared by worker processes (``$VIDEO_RLT_FRAME_CACHE``).
+* :func:`estimate_video` / :func:`messages_video_tokens`: token budgets from metadata alone.
+* ``python -m selection.video inspect|budget|parity PATH``.
+* :mod:`selection.video.verl_hook`: ``QwenVideoMixin`` for verl's ``RLHFDataset``.
+
+Importing this package is light (numpy + pydantic); torch, PyAV and decord load when a video is decoded.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from .backends import BACKENDS, Backend
+from .budget import VideoBudget, estimate_video, messages_video_tokens
+from .cache import FrameCache, cache_from_env
+from .errors import VideoDecodeError, VideoError, VideoNotFoundError, VideoOpenError, VideoTruncatedError
+from .loader import DEFAULT_BACKEND, VideoClip, default_backend, load_video
+from .qwen import extract_vision_info, fetch_video, process_vision_info
+from .sampling import VideoSampling, smart_nframes, smart_resize, video_token_count
 
-__all__ = ["process_vision_info"]
-
-
-def process_vision_info(
-    messages: Any,
-    *,
-    image_patch_size: int = 14,
-    return_video_kwargs: bool = False,
-    return_video_metadata: bool = False,
-) -> tuple[Any, ...]:
-    """Drop-in for ``qwen_vl_utils.process_vision_info`` (temporary delegation)."""
-    from qwen_vl_utils import process_vision_info as _qwen
-
-    return tuple(
-        _qwen(
-            messages,
-            return_video_kwargs=return_video_kwargs,
-            return_video_metadata=return_video_metadata,
-            image_patch_size=image_patch_size,
-        )
-    )
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "Backend",
+    "FrameCache",
+    "VideoBudget",
+    "VideoClip",
+    "VideoDecodeError",
+    "VideoError",
+    "VideoNotFoundError",
+    "VideoOpenError",
+    "VideoSampling",
+    "VideoTruncatedError",
+    "cache_from_env",
+    "default_backend",
+    "estimate_video",
+    "extract_vision_info",
+    "fetch_video",
+    "load_video",
+    "messages_video_tokens",
+    "process_vision_info",
+    "smart_nframes",
+    "smart_resize",
+    "video_token_count",
+]

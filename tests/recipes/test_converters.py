@@ -71,7 +71,18 @@ def test_charades_sta(video_root: Path, tmp_path: Path, monkeypatch: pytest.Monk
         "BBBBB one 2.0##not a number.\n"
     )
     out = tmp_path / "charades.parquet"
-    code = run_converter("charades_sta", monkeypatch, "--annotations", ann, "--video-root", video_root, "--output", out, "--split", "test")
+    code = run_converter(
+        "charades_sta",
+        monkeypatch,
+        "--annotations",
+        ann,
+        "--video-root",
+        video_root,
+        "--output",
+        out,
+        "--split",
+        "test",
+    )
     assert code == 0
     rows = read_rows(out)
     assert [r["extra_info"]["index"] for r in rows] == [0, 1]
@@ -102,16 +113,30 @@ def test_charades_sta(video_root: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert [s["ordinal"] for s in read_skipped(out)] == [2, 3, 4, 5]
 
 
-def test_charades_duration_table_and_tolerance(video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_charades_duration_table_and_tolerance(
+    video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ann = tmp_path / "charades_sta_train.txt"
     ann.write_text("AAAAA 4.0 6.4##ends 0.4 s past the stated length.\nBBBBB 1.0 2.0##inside.\n")
     table = tmp_path / "Charades_v1_train.csv"
     table.write_text("id,subject,length\nAAAAA,x,6.0\nBBBBB,y,30.0\n")
     out = tmp_path / "charades.parquet"
-    args = ["--annotations", ann, "--video-root", video_root, "--output", out, "--durations", table]
+    args: list[str | Path] = [
+        "--annotations",
+        ann,
+        "--video-root",
+        video_root,
+        "--output",
+        out,
+        "--durations",
+        table,
+    ]
     assert run_converter("charades_sta", monkeypatch, *args, "--segment-tolerance", "0.5") == 0
     rows = read_rows(out)
-    assert [json.loads(r["reward_model"]["ground_truth"])["segment"] for r in rows] == [[4.0, 6.0], [1.0, 2.0]]
+    assert [json.loads(r["reward_model"]["ground_truth"])["segment"] for r in rows] == [
+        [4.0, 6.0],
+        [1.0, 2.0],
+    ]
     assert [r["extra_info"]["duration"] for r in rows] == [6.0, 30.0]  # the table wins over the container
 
     assert run_converter("charades_sta", monkeypatch, *args) == 0
@@ -123,20 +148,50 @@ def test_activitynet_captions(video_root: Path, tmp_path: Path, monkeypatch: pyt
     ann.write_text(
         json.dumps(
             {
-                "v_anet1": {"duration": 8.0, "timestamps": [[0.5, 3.0], [2.0, 7.5], [6.0, 12.0]], "sentences": ["A man walks in.", " He sits.", "Too late."]},
-                "anet1": {"duration": 8.0, "timestamps": [[1.0, 2.0]], "sentences": ["bare id finds v_anet1.mp4"]},
+                "v_anet1": {
+                    "duration": 8.0,
+                    "timestamps": [[0.5, 3.0], [2.0, 7.5], [6.0, 12.0]],
+                    "sentences": ["A man walks in.", " He sits.", "Too late."],
+                },
+                "anet1": {
+                    "duration": 8.0,
+                    "timestamps": [[1.0, 2.0]],
+                    "sentences": ["bare id finds v_anet1.mp4"],
+                },
                 "v_broken": {"duration": 8.0, "timestamps": [[1.0, 2.0]], "sentences": []},
                 "v_missing": {"duration": 20.0, "timestamps": [[1.0, 2.0]], "sentences": ["no file"]},
             }
         )
     )
     out = tmp_path / "anet.parquet"
-    assert run_converter("activitynet_captions", monkeypatch, "--annotations", ann, "--video-root", video_root, "--output", out, "--index-offset", "1000") == 0
+    assert (
+        run_converter(
+            "activitynet_captions",
+            monkeypatch,
+            "--annotations",
+            ann,
+            "--video-root",
+            video_root,
+            "--output",
+            out,
+            "--index-offset",
+            "1000",
+        )
+        == 0
+    )
     rows = read_rows(out)
     assert [r["extra_info"]["index"] for r in rows] == [1000, 1001, 1003]
-    assert [r["extra_info"]["question"] for r in rows] == ["A man walks in.", "He sits.", "bare id finds v_anet1.mp4"]
+    assert [r["extra_info"]["question"] for r in rows] == [
+        "A man walks in.",
+        "He sits.",
+        "bare id finds v_anet1.mp4",
+    ]
     assert all(Path(r["videos"][0]["video"]).name == "v_anet1.mp4" for r in rows)
-    assert json.loads(rows[1]["reward_model"]["ground_truth"]) == {"task": "tvg", "segment": [2.0, 7.5], "duration": 8.0}
+    assert json.loads(rows[1]["reward_model"]["ground_truth"]) == {
+        "task": "tvg",
+        "segment": [2.0, 7.5],
+        "duration": 8.0,
+    }
     assert {s["source"]: s["reason"] for s in read_skipped(out)} == {
         "val_1.json['v_anet1'][2]": "segment_outside_video",
         "val_1.json['v_broken'][0]": "malformed_row",
@@ -157,9 +212,28 @@ def test_nextgqa(video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         + "4242,150,64,48,answer is not an option,flew,9,TN,a,b,c,d,e\n"
     )
     gsub = tmp_path / "gsub_test.json"
-    gsub.write_text(json.dumps({"4242": {"duration": 5.0, "fps": 30, "location": {"3": [[1.0, 2.0], [3.0, 4.5]], "7": [[0.5, 1.5]], "9": [[0, 1]]}}}))
+    gsub.write_text(
+        json.dumps(
+            {
+                "4242": {
+                    "duration": 5.0,
+                    "fps": 30,
+                    "location": {"3": [[1.0, 2.0], [3.0, 4.5]], "7": [[0.5, 1.5]], "9": [[0, 1]]},
+                }
+            }
+        )
+    )
     out = tmp_path / "nextgqa.parquet"
-    base = ["--annotations", csv, "--gsub", gsub, "--video-root", video_root, "--output", out]
+    base: list[str | Path] = [
+        "--annotations",
+        csv,
+        "--gsub",
+        gsub,
+        "--video-root",
+        video_root,
+        "--output",
+        out,
+    ]
     assert run_converter("nextgqa", monkeypatch, *base) == 0
     rows = read_rows(out)
     truths = [json.loads(r["reward_model"]["ground_truth"]) for r in rows]
@@ -172,13 +246,18 @@ def test_nextgqa(video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     }
     assert truths[1]["answer"] == "C" and truths[1]["segment"] == [0.5, 1.5]
     assert "E. slept" in rows[0]["prompt"][0]["content"]
-    assert {s["source"]: s["reason"] for s in read_skipped(out)} == {"test.csv:4": "missing_segment", "test.csv:5": "bad_answer_index"}
+    assert {s["source"]: s["reason"] for s in read_skipped(out)} == {
+        "test.csv:4": "missing_segment",
+        "test.csv:5": "bad_answer_index",
+    }
 
     assert run_converter("nextgqa", monkeypatch, *base, "--multi-segment", "first") == 0
     assert json.loads(read_rows(out)[0]["reward_model"]["ground_truth"])["segment"] == [1.0, 2.0]
 
 
-def test_multiple_choice_csv_and_json(video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_multiple_choice_csv_and_json(
+    video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     csv = tmp_path / "val.csv"
     csv.write_text(
         "video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4\n"
@@ -186,32 +265,86 @@ def test_multiple_choice_csv_and_json(video_root: Path, tmp_path: Path, monkeypa
         "4242,150,64,48,out of range,5,1,DO,cup,book,phone,box,ball\n"
     )
     out = tmp_path / "nextqa.parquet"
-    assert run_converter("multiple_choice", monkeypatch, "--annotations", csv, "--video-root", video_root, "--output", out) == 0
+    assert (
+        run_converter(
+            "multiple_choice", monkeypatch, "--annotations", csv, "--video-root", video_root, "--output", out
+        )
+        == 0
+    )
     (row,) = read_rows(out)
     assert row["data_source"] == "nextqa"
     assert json.loads(row["reward_model"]["ground_truth"])["answer"] == "E"
     assert [s["reason"] for s in read_skipped(out)] == ["bad_answer_index"]
 
     js = tmp_path / "mcq.json"
-    js.write_text(json.dumps([{"video": "AAAAA", "question": "Which?", "options": ["x", "y"], "answer": 1}, {"video": "AAAAA", "question": "No answer", "options": ["x"]}]))
+    js.write_text(
+        json.dumps(
+            [
+                {"video": "AAAAA", "question": "Which?", "options": ["x", "y"], "answer": 1},
+                {"video": "AAAAA", "question": "No answer", "options": ["x"]},
+            ]
+        )
+    )
     out2 = tmp_path / "mcq.parquet"
-    assert run_converter("multiple_choice", monkeypatch, "--annotations", js, "--video-root", video_root, "--output", out2, "--data-source", "my_mcq") == 0
+    assert (
+        run_converter(
+            "multiple_choice",
+            monkeypatch,
+            "--annotations",
+            js,
+            "--video-root",
+            video_root,
+            "--output",
+            out2,
+            "--data-source",
+            "my_mcq",
+        )
+        == 0
+    )
     (row2,) = read_rows(out2)
-    assert row2["data_source"] == "my_mcq" and json.loads(row2["reward_model"]["ground_truth"])["answer"] == "B"
+    assert (
+        row2["data_source"] == "my_mcq" and json.loads(row2["reward_model"]["ground_truth"])["answer"] == "B"
+    )
     assert [(s["source"], s["reason"]) for s in read_skipped(out2)] == [("mcq.json[1]", "malformed_row")]
 
 
 def test_generic_jsonl(video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lines = [
-        {"video": "BBBBB.mp4", "question": "the square appears", "ground_truth": {"task": "tvg", "segment": [1.0, 2.0]}},
-        {"video": "1001/4242.mp4", "prompt": "<video>\nPick one: A. cat B. dog. Answer <answer>X</answer>.", "ground_truth": {"task": "mcq", "answer": "B", "options": ["A. cat", "B. dog"]}},
+        {
+            "video": "BBBBB.mp4",
+            "question": "the square appears",
+            "ground_truth": {"task": "tvg", "segment": [1.0, 2.0]},
+        },
+        {
+            "video": "1001/4242.mp4",
+            "prompt": "<video>\nPick one: A. cat B. dog. Answer <answer>X</answer>.",
+            "ground_truth": {"task": "mcq", "answer": "B", "options": ["A. cat", "B. dog"]},
+        },
         {"video": "AAAAA", "question": "nope", "ground_truth": {"task": "no_such_task"}},
-        {"video": "AAAAA", "question": "Which?", "ground_truth": {"task": "mcq", "answer": "Z", "options": ["A. a", "B. b"]}},
+        {
+            "video": "AAAAA",
+            "question": "Which?",
+            "ground_truth": {"task": "mcq", "answer": "Z", "options": ["A. a", "B. b"]},
+        },
     ]
     ann = tmp_path / "custom.jsonl"
     ann.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
     out = tmp_path / "custom.parquet"
-    assert run_converter("jsonl", monkeypatch, "--annotations", ann, "--video-root", video_root, "--output", out, "--data-source", "custom") == 0
+    assert (
+        run_converter(
+            "jsonl",
+            monkeypatch,
+            "--annotations",
+            ann,
+            "--video-root",
+            video_root,
+            "--output",
+            out,
+            "--data-source",
+            "custom",
+        )
+        == 0
+    )
     rows = read_rows(out)
     assert len(rows) == 2
     truth = json.loads(rows[0]["reward_model"]["ground_truth"])
@@ -227,29 +360,47 @@ def test_nothing_kept_is_an_error(video_root: Path, tmp_path: Path, monkeypatch:
     ann = tmp_path / "charades_sta_test.txt"
     ann.write_text("ZZZZZ 1.0 2.0##no such video.\n")
     out = tmp_path / "out.parquet"
-    assert run_converter("charades_sta", monkeypatch, "--annotations", ann, "--video-root", video_root, "--output", out) == 2
+    assert (
+        run_converter(
+            "charades_sta", monkeypatch, "--annotations", ann, "--video-root", video_root, "--output", out
+        )
+        == 2
+    )
     assert not out.exists()
 
 
-def test_strict_fails_at_first_skip(video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_fails_at_first_skip(
+    video_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ann = tmp_path / "charades_sta_test.txt"
     ann.write_text("AAAAA 1.0 2.0##fine.\nZZZZZ 1.0 2.0##no such video.\n")
     out = tmp_path / "out.parquet"
-    args = ["--annotations", ann, "--video-root", video_root, "--output", out, "--strict"]
+    args: list[str | Path] = ["--annotations", ann, "--video-root", video_root, "--output", out, "--strict"]
     assert run_converter("charades_sta", monkeypatch, *args) == 2
     assert not out.exists()
 
 
 def test_every_task_prompt_states_a_format_the_reward_parses() -> None:
     """A reply written exactly like each instruction's example scores full marks on a matching truth."""
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         "tvg": ({"task": "tvg", "segment": [4.5, 9.0], "duration": 20.0}, ()),
         "mcq": ({"task": "mcq", "answer": "B", "options": ["A. x", "B. y"]}, ("x", "y")),
-        "gqa": ({"task": "gqa", "answer": "B", "options": ["A. x", "B. y"], "segment": [4.5, 9.0], "duration": 20.0}, ("x", "y")),
+        "gqa": (
+            {
+                "task": "gqa",
+                "answer": "B",
+                "options": ["A. x", "B. y"],
+                "segment": [4.5, 9.0],
+                "duration": 20.0,
+            },
+            ("x", "y"),
+        ),
     }
     for task, (truth, options) in cases.items():
         prompt = build_prompt(task, "q", options)
-        example = prompt[prompt.rindex("Example: ") + len("Example: ") :].replace("...", "the square is visible")
+        example = prompt[prompt.rindex("Example: ") + len("Example: ") :].replace(
+            "...", "the square is visible"
+        )
         result = vr.score(example, truth)
         assert result.format == 1.0, (task, example, result)
         assert result.failure is None, (task, result)
@@ -282,7 +433,10 @@ def test_parquets_of_every_task_concatenate(video_root: Path, tmp_path: Path) ->
 
 
 def test_duplicate_indices_are_an_error(video_root: Path) -> None:
-    anns = [Annotation("a:1", 0, "AAAAA", "tvg", "q", segment=(1.0, 2.0)), Annotation("b:1", 0, "AAAAA", "tvg", "q", segment=(1.0, 2.0))]
+    anns = [
+        Annotation("a:1", 0, "AAAAA", "tvg", "q", segment=(1.0, 2.0)),
+        Annotation("b:1", 0, "AAAAA", "tvg", "q", segment=(1.0, 2.0)),
+    ]
     with pytest.raises(ValueError, match="index 0 already used by a:1"):
         convert(anns, ConvertConfig(data_source="x", video_root=video_root))
 

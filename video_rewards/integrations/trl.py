@@ -6,14 +6,19 @@ a few trainer hooks (``trainer_state``, ``log_metric``, ``log_extra``); a comple
 list of chat messages for conversational datasets. A function returns one ``float | None`` per
 completion, ``None`` meaning "does not apply here" (TRL averages over the others).
 
-Pick either the combined reward or the components, not both (TRL sums all ``reward_funcs``)::
+TRL adds up ``reward_weights[i] · reward_i`` over all functions, so train on the combined reward and
+log the parts with weight 0, or weigh the parts yourself::
 
-    from trl import GRPOTrainer
-    from video_rewards.integrations.trl import DualReward, component_rewards
+    from trl import GRPOConfig, GRPOTrainer
+    from video_rewards.integrations.trl import AccuracyReward, FormatReward, IoUReward, dual_reward_funcs
 
-    GRPOTrainer(..., reward_funcs=[DualReward()])            # one reward: the paper's weighted sum
-    funcs, weights = component_rewards()                     # format / accuracy / iou, logged apart
+    funcs, weights = dual_reward_funcs()    # [dual, format, accuracy, iou], weights [1, 0, 0, 0]
     GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...))
+    GRPOTrainer(..., reward_funcs=[FormatReward(), AccuracyReward(), IoUReward()],
+                args=GRPOConfig(reward_weights=[0.2, 0.4, 0.4], ...))   # TRL's weights are global
+
+``IoUReward`` is the raw temporal IoU (the metric); with ``iou_mode`` / ``iou_threshold`` set, only
+``DualReward`` carries the shaped IoU.
 
 The functions are small callable classes holding only their configuration, so they pickle (TRL's
 multi-process launchers, Ray) and TRL logs them under their ``__name__``
@@ -22,9 +27,7 @@ multi-process launchers, Ray) and TRL logs them under their ``__name__``
 
 from __future__ import annotations
 
-import logging
 import math
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -39,10 +42,8 @@ __all__ = [
     "IoUReward",
     "VideoReward",
     "completion_text",
-    "component_rewards",
+    "dual_reward_funcs",
 ]
-
-logger = logging.getLogger(__name__)
 
 Component = Literal["score", "format", "accuracy", "iou"]
 Completion = str | Sequence[Mapping[str, Any]]
@@ -64,7 +65,9 @@ def completion_text(completion: Completion) -> str:
     parts: list[str] = []
     for message in completion:
         if not isinstance(message, Mapping):
-            raise TypeError(f"a chat completion must be a list of message dicts, got {type(message).__name__}")
+            raise TypeError(
+                f"a chat completion must be a list of message dicts, got {type(message).__name__}"
+            )
         if message.get("role", "assistant") != "assistant":
             continue
         content = message.get("content")
@@ -74,7 +77,9 @@ def completion_text(completion: Completion) -> str:
             parts.extend(
                 block["text"]
                 for block in content
-                if isinstance(block, Mapping) and block.get("type") == "text" and isinstance(block.get("text"), str)
+                if isinstance(block, Mapping)
+                and block.get("type") == "text"
+                and isinstance(block.get("text"), str)
             )
     return "".join(parts)
 
@@ -115,16 +120,19 @@ class VideoReward:
         self.ground_truth_key = ground_truth_key
         self.data_source_key = data_source_key
         self.__name__ = name or ("dual_reward" if component == "score" else f"{component}_reward")
-        # Only one function of a set needs to log parse failures; by default the combined one does.
+        # One function of a set is enough to log parse failures; by default the combined one does.
         self.log_failures = component == "score" if log_failures is None else log_failures
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(component={self.component!r}, name={self.__name__!r})"
 
-    def _ground_truths(self, n: int, kwargs: Mapping[str, Any]) -> list[Any]:
+    def _ground_truths(self, n: int, sources: Sequence[str | None], kwargs: Mapping[str, Any]) -> list[Any]:
         column = kwargs.get(self.ground_truth_key)
         if column is None and isinstance(kwargs.get("reward_model"), Sequence):
-            column = [row.get("ground_truth") if isinstance(row, Mapping) else None for row in kwargs["reward_model"]]
+            column = [
+                row.get("ground_truth") if isinstance(row, Mapping) else None
+                for row in kwargs["reward_model"]
+            ]
         if column is None:
             hooks = {"trainer_state", "log_metric", "log_extra", "environments", "completion_ids"}
             columns = sorted(k for k in kwargs if k not in hooks)
@@ -135,9 +143,9 @@ class VideoReward:
         if len(column) != n:
             raise ValueError(f"{self.__name__}: {len(column)} ground truths for {n} completions")
         truths = []
-        for row, raw in enumerate(column):
+        for row, (raw, source) in enumerate(zip(column, sources, strict=True)):
             try:
-                truths.append(vr.parse_ground_truth(raw))
+                truths.append(vr.parse_ground_truth(raw, data_source=source))
             except ValueError as exc:
                 raise ValueError(f"{self.__name__}: bad ground truth in batch row {row}: {exc}") from exc
         return truths
@@ -151,26 +159,33 @@ class VideoReward:
         if completions is None:
             raise ValueError(f"{self.__name__}: TRL passes `completions`; got none")
         responses = [completion_text(c) for c in completions]
-        truths = self._ground_truths(len(responses), kwargs)
         sources = kwargs.get(self.data_source_key)
-        columns = vr.score_batch(
-            responses,
-            truths,
-            config=self.config,
-            data_sources=list(sources) if sources is not None else None,
-        )
+        if sources is None:
+            sources = [None] * len(responses)
+        elif len(sources) != len(responses):
+            raise ValueError(f"{self.__name__}: {len(sources)} data sources for {len(responses)} completions")
+        truths = self._ground_truths(len(responses), sources, kwargs)
+        columns = vr.score_batch(responses, truths, config=self.config)
         if self.log_failures:
-            self._log_failures(columns["failure"], kwargs.get("log_metric"))
+            self._log_failures(columns["failure"].tolist(), kwargs.get("log_metric"), kwargs.get("log_extra"))
         values: np.ndarray = columns[self.component]
         return [None if math.isnan(v) else float(v) for v in values.tolist()]
 
-    def _log_failures(self, failures: Sequence[str | None], log_metric: Callable[[str, float], None] | None) -> None:
-        """Report the share of completions per parse-failure reason (``failures/<reason>``) to TRL."""
-        if log_metric is None or len(failures) == 0:
+    @staticmethod
+    def _log_failures(
+        failures: Sequence[str | None],
+        log_metric: Callable[[str, float], None] | None,
+        log_extra: Callable[[str, list[str | None]], None] | None,
+    ) -> None:
+        """Report parse failures to TRL: the share as metric ``parse_failed`` (logged every batch, so
+        TRL's average over a logging window is unbiased) and each completion's reason as the
+        completions-table column ``parse_failure``."""
+        if not failures:
             return
-        counts = Counter(f for f in failures if f is not None)
-        for reason, count in counts.items():
-            log_metric(f"failures/{reason}", count / len(failures))
+        if log_metric is not None:
+            log_metric("parse_failed", sum(f is not None for f in failures) / len(failures))
+        if log_extra is not None:
+            log_extra("parse_failure", list(failures))
 
 
 class DualReward(VideoReward):
@@ -195,19 +210,30 @@ class AccuracyReward(VideoReward):
 
 
 class IoUReward(VideoReward):
-    """The temporal reward alone (the configured IoU shaping, in [0, 1]); ``None`` for rows with no span."""
+    """The raw temporal IoU alone (in [0, 1]); ``None`` for rows whose task has no span."""
 
     def __init__(self, *, config: vr.RewardConfig | None = None, **kwargs: Any) -> None:
         super().__init__("iou", config=config, **kwargs)
 
 
-def component_rewards(
+def dual_reward_funcs(
     config: vr.RewardConfig | None = None, **kwargs: Any
 ) -> tuple[list[VideoReward], list[float]]:
-    """The format, accuracy and IoU rewards and the ``reward_weights`` that make TRL's sum the dual reward.
+    """The reward functions and ``reward_weights`` that train on the dual reward and log its parts.
 
-    TRL adds ``weight · reward`` over the functions that apply (``None`` counts as 0 in the sum), so with
-    these weights the total equals ``score`` for every task. Pass the weights as
-    ``GRPOConfig(reward_weights=...)``.
+    Returns ``[DualReward, FormatReward, AccuracyReward, IoUReward]`` with weights ``[1, 0, 0, 0]``:
+    TRL's advantage comes from the exact combined score (per-task weights, IoU shaping and
+    ``require_format`` included), and each component is still logged as ``rewards/<name>/mean``.
+    ``kwargs`` go to every function (``ground_truth_key=...``, ``data_source_key=...``).
+
+    >>> funcs, weights = dual_reward_funcs()
+    >>> [f.__name__ for f in funcs], weights
+    (['dual_reward', 'format_reward', 'accuracy_reward', 'iou_reward'], [1.0, 0.0, 0.0, 0.0])
     """
-    raise NotImplementedError
+    funcs: list[VideoReward] = [
+        DualReward(config=config, **kwargs),
+        FormatReward(config=config, **kwargs),
+        AccuracyReward(config=config, **kwargs),
+        IoUReward(config=config, **kwargs),
+    ]
+    return funcs, [1.0, 0.0, 0.0, 0.0]

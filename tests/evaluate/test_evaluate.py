@@ -1,0 +1,258 @@
+"""``python -m video_rewards.evaluate`` against a table computed by hand, plus bad input and agreement
+with the training reward."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import video_rewards as vr
+from video_rewards.evaluate import METRIC_KEYS, Prediction, evaluate_predictions, main, read_predictions
+
+T = "<think>reasoning</think>"
+OPTIONS = ["A. left", "B. right"]
+
+
+def tvg(segment: list[float], duration: float = 30.0) -> dict[str, Any]:
+    return {"task": "tvg", "segment": segment, "duration": duration}
+
+
+def gqa(answer: str, segment: list[float] = [4.0, 8.0]) -> dict[str, Any]:  # noqa: B006
+    return {"task": "gqa", "answer": answer, "options": OPTIONS, "segment": segment, "duration": 10.0}
+
+
+MCQ = {"task": "mcq", "answer": "B", "options": ["A. dog", "B. cat", "C. bird"]}
+
+# (response, ground truth, data source) with the per-row values worked out by hand in the comments.
+ROWS: list[tuple[str, dict[str, Any], str | None]] = [
+    # charades: IoU per row
+    (f"{T}<answer>2 to 6</answer>", tvg([2, 6]), "charades"),  # 1.0
+    (f"{T}<answer>0 to 4</answer>", tvg([2, 6]), "charades"),  # 2/6 = 1/3
+    (f"{T}<answer>[3, 7]</answer>", tvg([2, 6]), "charades"),  # 3/5 = 0.6
+    (f"{T}<answer>10 to 12</answer>", tvg([2, 6]), "charades"),  # 0
+    ("2 to 6", tvg([2, 6]), "charades"),  # no <answer>: 0
+    (f"{T}<answer>25 to 40</answer>", tvg([20, 30]), "charades"),  # clipped to [25, 30]: 5/10 = 0.5
+    (f"{T}<answer>0 to 7</answer>", tvg([0, 10]), "charades"),  # 7/10 = 0.7
+    # nextqa: right, wrong, right, unparsable
+    (f"{T}<answer>B</answer>", MCQ, "nextqa"),
+    (f"{T}<answer>C</answer>", MCQ, "nextqa"),
+    (f"{T}<answer>(B) a cat</answer>", MCQ, "nextqa"),
+    (f"{T}<answer></answer>", MCQ, "nextqa"),
+    # nextgqa (gold [4, 8], video 10 s): (right?, IoU, IoP of the clipped prediction)
+    (f'{T}<answer>{{"answer": "A", "start_time": 4, "end_time": 8}}</answer>', gqa("A"), "nextgqa"),  # ✓ 1 1
+    (
+        f'{T}<answer>{{"answer": "A", "start_time": 5, "end_time": 6}}</answer>',
+        gqa("A"),
+        "nextgqa",
+    ),  # ✓ 1/4 1
+    (f'{T}<answer>{{"answer": "B", "start_time": 4, "end_time": 8}}</answer>', gqa("A"), "nextgqa"),  # ✗ 1 1
+    (
+        f'{T}<answer>{{"answer": "A", "start_time": 0, "end_time": 6}}</answer>',
+        gqa("A"),
+        "nextgqa",
+    ),  # ✓ 1/4 1/3
+    (
+        f'{T}<answer>{{"answer": "A", "start_time": 6, "end_time": 12}}</answer>',
+        gqa("A"),
+        "nextgqa",
+    ),  # ✓ 1/3 2/4
+    ("A", gqa("A"), "nextgqa"),  # no <answer>: ✗ 0 0
+    # no data_source: grouped under the task name
+    (f"{T}<answer>1 to 3</answer>", tvg([2, 6]), None),  # 1/5
+]
+
+EXPECTED: dict[str, dict[str, float]] = {
+    "charades": {
+        "R1@0.3": 100 * 5 / 7,
+        "R1@0.5": 100 * 4 / 7,  # 0.5 counts: inclusive
+        "R1@0.7": 100 * 2 / 7,  # 0.7 counts: inclusive
+        "mIoU": 100 * (1 + 1 / 3 + 0.6 + 0 + 0 + 0.5 + 0.7) / 7,
+        "count": 7,
+    },
+    "nextgqa": {
+        "accuracy": 100 * 4 / 6,
+        "mIoU": 100 * (1 + 1 / 4 + 1 + 1 / 4 + 1 / 3 + 0) / 6,
+        "mIoP": 100 * (1 + 1 + 1 + 1 / 3 + 1 / 2 + 0) / 6,
+        "IoU@0.3": 100 * 3 / 6,
+        "IoU@0.5": 100 * 2 / 6,
+        "IoP@0.3": 100 * 5 / 6,
+        "IoP@0.5": 100 * 4 / 6,  # the clipped prediction's IoP of exactly 0.5 counts
+        "Acc@GQA": 100 * 3 / 6,  # right answer and IoP >= 0.5: rows 1, 2 and 5
+        "count": 6,
+    },
+    "nextqa": {"accuracy": 50.0, "count": 4},
+    "tvg": {"R1@0.3": 0.0, "R1@0.5": 0.0, "R1@0.7": 0.0, "mIoU": 20.0, "count": 1},
+}
+
+
+def _write(path: Path, rows: list[Any]) -> Path:
+    lines = []
+    for row in rows:
+        if isinstance(row, str):
+            lines.append(row)
+        else:
+            response, truth, source = row
+            obj: dict[str, Any] = {"response": response, "ground_truth": truth, "id": len(lines)}
+            if source is not None:
+                obj["data_source"] = source
+            lines.append(json.dumps(obj))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_metrics_match_the_hand_computed_table(tmp_path: Path) -> None:
+    metrics = evaluate_predictions(read_predictions(_write(tmp_path / "p.jsonl", ROWS)))
+    assert list(metrics) == sorted(EXPECTED)
+    for source, expected in EXPECTED.items():
+        assert list(metrics[source]) == [k for k in METRIC_KEYS if k in expected], source
+        assert metrics[source] == pytest.approx(expected), source
+
+
+def test_cli_writes_metrics_json_and_prints_a_table(tmp_path: Path) -> None:
+    predictions = _write(tmp_path / "p.jsonl", ROWS)
+    out = tmp_path / "eval" / "metrics.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "video_rewards.evaluate",
+            "--predictions",
+            str(predictions),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads(out.read_text())
+    assert list(written) == sorted(EXPECTED)
+    for source, expected in EXPECTED.items():
+        assert written[source] == pytest.approx(expected), source
+    assert written["charades"]["count"] == 7
+    header, *lines = proc.stdout.splitlines()
+    assert header.split()[:3] == ["data_source", "R1@0.3", "R1@0.5"]
+    assert any(line.startswith("nextgqa") and "50.0" in line for line in lines)
+
+
+def test_blank_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n" + json.dumps({"response": "<answer>B</answer>", "ground_truth": MCQ}) + "\n\n")
+    assert [p.line for p in read_predictions(path)] == [2]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([ROWS[0], "{not json"], r"line 2: not valid JSON"),
+        ([ROWS[0], ROWS[1], "[1, 2]"], r"line 3: a row must be a JSON object"),
+        (['{"ground_truth": {"task": "mcq", "answer": "A"}}'], r"line 1: 'response' must be a string"),
+        (['{"response": "x"}'], r"line 1: 'ground_truth' is missing"),
+        (
+            [ROWS[0], '{"response": "x", "ground_truth": {"task": "tvg", "segment": [6, 2]}}'],
+            r"line 2: .*segment",
+        ),
+        (
+            ['{"response": "x", "ground_truth": {"task": "mcq", "answer": "A"}, "data_source": 3}'],
+            r"line 1: 'data_source'",
+        ),
+        (['{"response": "x", "ground_truth": {"task": "nope"}}'], r"line 1: .*unknown task 'nope'"),
+        ([], r"no predictions"),
+    ],
+)
+def test_bad_rows_name_their_line(tmp_path: Path, lines: list[Any], message: str) -> None:
+    path = _write(tmp_path / "p.jsonl", lines)
+    with pytest.raises(ValueError, match=message):
+        read_predictions(path)
+    # The CLI reports the same and exits 2 without writing metrics.
+    out = tmp_path / "m.json"
+    assert main(["--predictions", str(path), "--output", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_extra_info_duration_clips_like_training(tmp_path: Path) -> None:
+    row = {
+        "response": f"{T}<answer>25 to 40</answer>",
+        "ground_truth": {"task": "tvg", "segment": [20, 30]},
+        "extra_info": {"duration": 30, "index": 7},
+    }
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    (prediction,) = read_predictions(path)
+    assert evaluate_predictions([prediction])["tvg"]["mIoU"] == 50.0  # clipped to [25, 30]
+    path.write_text(json.dumps({**row, "extra_info": {}}) + "\n")
+    assert evaluate_predictions(read_predictions(path))["tvg"]["mIoU"] == 25.0  # no duration: [25, 40]
+    path.write_text(json.dumps({**row, "extra_info": {"duration": "long"}}) + "\n")
+    with pytest.raises(ValueError, match=r"line 1: 'extra_info.duration' must be a number"):
+        read_predictions(path)
+
+
+def test_a_data_source_mixing_task_families_is_refused(tmp_path: Path) -> None:
+    rows = [ROWS[0], (ROWS[7][0], ROWS[7][1], "charades")]
+    with pytest.raises(ValueError, match=r"'charades' mixes task families: line 1 is 'tvg'.*line 2 is 'mcq'"):
+        evaluate_predictions(read_predictions(_write(tmp_path / "p.jsonl", rows)))
+
+
+def test_reward_config_is_honoured(tmp_path: Path) -> None:
+    # Without the answer-tag requirement (as trained with require_answer_tag=false) a bare span counts.
+    rows = [("2 to 6", tvg([2, 6]), "charades")]
+    path = _write(tmp_path / "p.jsonl", rows)
+    out = tmp_path / "m.json"
+    assert (
+        main(
+            [
+                "--predictions",
+                str(path),
+                "--output",
+                str(out),
+                "--reward-kwargs",
+                '{"require_answer_tag": false}',
+            ]
+        )
+        == 0
+    )
+    assert json.loads(out.read_text())["charades"]["mIoU"] == 100.0
+    assert main(["--predictions", str(path), "--reward-kwargs", '{"no_such": 1}']) == 2
+
+
+# ----------------------------------------------------------------- agreement with the training reward
+
+_times = st.floats(min_value=-5, max_value=40, allow_nan=False).map(lambda x: round(x, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=_times,
+    end=_times,
+    gold=st.tuples(st.floats(0, 19), st.floats(0.5, 15)).map(
+        lambda t: [round(t[0], 2), round(t[0] + t[1], 2)]
+    ),
+    style=st.sampled_from(["{s} to {e}", "[{s}, {e}]", "from {s}s to {e}s", "{s} - {e}", "gqa"]),
+    answer=st.sampled_from(["A", "B"]),
+)
+def test_iou_and_iop_agree_with_the_reward(
+    start: float, end: float, gold: list[float], style: str, answer: str
+) -> None:
+    """Evaluation re-reads spans with the reward's parsers; it must see the very IoU the reward scored."""
+    if style == "gqa":
+        response = f'{T}<answer>{{"answer": "{answer}", "start_time": {start}, "end_time": {end}}}</answer>'
+        truth = vr.parse_ground_truth({**gqa("A", gold), "duration": 40.0})
+    else:
+        response = f"{T}<answer>{style.format(s=start, e=end)}</answer>"
+        truth = vr.parse_ground_truth(tvg(gold, duration=40.0))
+    metrics = evaluate_predictions([Prediction(1, response, truth, "x")])["x"]  # raises if they disagree
+    reward = vr.score(response, truth)
+    assert reward.iou is not None
+    assert metrics["mIoU"] == pytest.approx(100 * reward.iou)
+    if style == "gqa":
+        assert 0.0 <= metrics["mIoP"] <= 100.0
+        assert (metrics["mIoP"] > 0) == (reward.iou > 0)
+        assert metrics["mIoP"] >= metrics["mIoU"] - 1e-9  # IoP >= IoU always
