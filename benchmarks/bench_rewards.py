@@ -20,6 +20,7 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -307,9 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# video_rewards {vr.REWARD_VERSION} — {args.n} mixed responses (GRPO groups of 8), Python {sys.version.split()[0]}"
     )
-    print(
-        f"tasks: {dict(sorted({t['task']: sum(1 for x in truths if x['task'] == t['task']) for t in truths}.items()))}"
-    )
+    print(f"tasks: {dict(sorted(Counter(t['task'] for t in truths).items()))}")
     print(f"mean response length: {statistics.fmean(len(r) for r in responses):.0f} chars")
 
     # The machine may be shared: run the three paths in turn, `--rounds` times, each from cold caches,
@@ -371,4 +370,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped
     raise SystemExit(main())

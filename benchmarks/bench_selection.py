@@ -126,7 +126,7 @@ def main() -> None:
         scores, kept, report = d / "scores.parquet", d / "kept.parquet", d / "report"
         sw, sc, sm, _ = run_measured(
             [py, "-m", "selection", "score", "--dataset", str(dataset), "--rollouts", str(rollouts),
-             "--output", str(scores), "--workers", str(args.workers)]
+             "--output", str(scores), "--workers", str(args.workers), "--no-progress"]
         )  # fmt: skip
         cw, cc, cm, out = run_measured(
             [py, "-m", "selection", "select", "--dataset", str(dataset), "--scores", str(scores),

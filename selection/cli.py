@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=0, help="reward processes (0 = one per CPU core)")
     s.add_argument("--batch-size", type=int, default=65_536, help="rollouts read per batch")
     s.add_argument("--model", help="record this model name (for rollouts made elsewhere)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--rollout-settings", type=json.loads, help="record these settings (JSON) for external rollouts"
     )
@@ -217,6 +218,7 @@ def _run(args: argparse.Namespace) -> str:
             ),
             model=args.model,
             rollout_settings=args.rollout_settings,
+            progress=not args.no_progress,
         )
         counts = meta["counts"]
         return (

@@ -88,6 +88,14 @@ class RolloutSource:
     files: tuple[Path, ...]
     run: dict[str, Any] = field(default_factory=dict)
 
+    def num_rows(self) -> int | None:
+        """Total rollout rows when cheap to know (parquet footers); None when a JSONL file is involved."""
+        import pyarrow.parquet as pq
+
+        if any(f.suffix != ".parquet" for f in self.files):
+            return None
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
     def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Record batches with the columns of :data:`ROLLOUT_COLUMNS` that the files have."""
         for file in self.files:

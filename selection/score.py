@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,13 +286,15 @@ def score_rollouts(
     *,
     model: str | None = None,
     rollout_settings: dict[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Score every rollout and write one row per sample to ``output``; returns the recorded metadata.
 
     ``model`` / ``rollout_settings`` override what the rollout run recorded (needed for rollouts made
-    elsewhere, which record nothing).
+    elsewhere, which record nothing). ``progress`` shows a tqdm bar (rollouts/s, ETA) on stderr.
     """
+    from tqdm import tqdm
+
     import video_rewards as vr
 
     config = config or ScoreConfig()
@@ -302,15 +305,16 @@ def score_rollouts(
     tasks = np.full(len(gts.samples), None, dtype=object)
     seen_settings: set[str] = set()
     _WORKER.update(gts=gts, reward=config.reward)
+    bar = tqdm(total=source.num_rows(), unit="rollout", file=sys.stderr, disable=not progress, desc="score")
     try:
         batches = _prepare_batches(source, gts, stats, config.batch_size, seen_settings)
         for pos, (cols, new_tasks) in _scored(batches, config.workers):
             stats.add(pos, cols)
             for p, task in new_tasks.items():
                 tasks[p] = task
-            if progress is not None:
-                progress(len(pos))
+            bar.update(len(pos))
     finally:
+        bar.close()
         _WORKER.clear()
     for p in np.flatnonzero((tasks == None) & (stats.failure != None)).tolist():  # noqa: E711
         tasks[p] = gts.parse(p).task  # failed samples: no rollout was scored, read the task here

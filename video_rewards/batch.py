@@ -9,13 +9,16 @@ Where the time goes, and what is done about it:
   mapped in C; only responses it rejects go through :func:`~video_rewards.parsing.split_response`;
 * task parsing: each distinct ``(answer, ground truth)`` pair is scored once
   (:class:`~video_rewards.tasks.Distinct`), tvg / gqa IoUs are computed as numpy arrays;
-* combining the components with the task weights is vectorised.
+* combining the components with the task weights is vectorised;
+* the cyclic garbage collector is paused for the call (see :func:`_gc_paused`).
 """
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -62,6 +65,23 @@ def _truths(
     return list(map(validated.__getitem__, keys))
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (and restore its previous state).
+
+    A batch allocates ~10 short-lived container objects per row and none of them form cycles; with 10⁵
+    rows the collector's passes over the growing young generations cost ~25% of the batch time for
+    nothing (the same trick ``timeit`` uses). Reference counting still frees everything at once.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def score_batch_columns(
     responses: Sequence[str],
     ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
@@ -71,6 +91,17 @@ def score_batch_columns(
     durations: Sequence[float | None] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """Columns for :func:`video_rewards.score_batch` (see there)."""
+    with _gc_paused():
+        return _columns(responses, ground_truths, config, data_sources, durations)
+
+
+def _columns(
+    responses: Sequence[str],
+    ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
+    config: RewardConfig,
+    data_sources: Sequence[str | None] | None,
+    durations: Sequence[float | None] | None,
+) -> dict[str, npt.NDArray[Any]]:
     n = len(responses)
     if len(ground_truths) != n:
         raise ValueError(f"{n} responses but {len(ground_truths)} ground truths")
@@ -83,11 +114,12 @@ def score_batch_columns(
     reason: list[str | None] = [None] * n
     all_str = set(map(type, responses)) <= {str}
     if all_str and (n == 0 or max(map(len, responses)) <= config.max_response_chars):
-        matches = list(map(WELL_FORMED_RE.fullmatch, responses))
-        rest = [i for i, m in enumerate(matches) if m is None]
+        fullmatch = WELL_FORMED_RE.fullmatch
+        # Match objects are dropped at once: keeping 10⁵ of them alive makes every GC pass slower.
+        answers = [None if (m := fullmatch(r)) is None else m.group(1).strip() for r in responses]
+        rest = [i for i, a in enumerate(answers) if a is None]
         fmt[:] = 1.0
         fmt[rest] = 0.0
-        answers = [None if m is None else m.group(1).strip() for m in matches]
         split = split_irregular  # the regex already failed on these
     else:
         rest = list(range(n))
@@ -162,7 +194,7 @@ def score_batch_columns(
         "format": fmt,
         "accuracy": acc,
         "iou": iou,
-        "parse_failed": np.not_equal(failure, None).astype(np.float64),
+        "parse_failed": np.array([f is not None for f in failure.tolist()], dtype=np.float64),
         "failure": failure,
         "task": task[codes],
         "prediction": prediction,

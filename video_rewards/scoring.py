@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
+import gc
 import json
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -24,12 +24,13 @@ from video_rewards.truth import GroundTruth
 
 __all__ = ["COMPONENT_KEYS", "Reward", "RewardResult", "compute_score", "score", "score_batch"]
 
-logger = logging.getLogger(__name__)
-
 #: The keys of :meth:`RewardResult.components`, identical for every task.
 COMPONENT_KEYS = ("score", "format", "accuracy", "iou", "parse_failed")
 
 _DEFAULT_CONFIG = RewardConfig()
+
+# Answers up to this length are parsed with the garbage collector left alone (see _outcome).
+_SHORT_ANSWER = 256
 
 
 class RewardResult(BaseModel):
@@ -96,7 +97,18 @@ def _outcome(
         answer = response.strip()
     if len(answer) > cfg.max_answer_chars:
         return fmt, spec.empty_outcome("answer_too_long")
-    return fmt, spec.scorer(answer, truth, cfg)
+    if len(answer) <= _SHORT_ANSWER:
+        return fmt, spec.scorer(answer, truth, cfg)
+    # A long answer allocates thousands of short-lived (acyclic) tokens; a collection of the caller's
+    # whole heap triggered by them would cost more than the parsing itself (measured: 5 ms → 26 ms in a
+    # process holding 10⁵ rollouts). Pause the collector while parsing, restore its state after.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return fmt, spec.scorer(answer, truth, cfg)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _combine(fmt: float, outcome: TaskOutcome, spec: TaskSpec, cfg: RewardConfig) -> float:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -107,7 +107,6 @@ def _objects(values: Sequence[str | None]) -> npt.NDArray[np.object_]:
     return out
 
 
-TruthT = TypeVar("TruthT", bound=GroundTruth)
 Scorer = Callable[[str, Any, "RewardConfig"], TaskOutcome]
 BatchScorer = Callable[[Sequence[str], Sequence[Any], "RewardConfig"], BatchOutcome]
 

@@ -8,7 +8,7 @@ the prompt — keeping the row or recording why it was skipped. Nothing is dropp
 carries a reason code and a detail naming the annotation row, the summary counts them, and the CLI writes
 them to ``<output>.skipped.jsonl``.
 
-Row layout (one fixed pyarrow schema, :data:`ROW_SCHEMA`, for every dataset and task, so parquet files from
+Row layout (one fixed pyarrow schema, :func:`row_schema`, for every dataset and task, so parquet files from
 different converters concatenate and verl's ``datasets`` reader sees one struct type):
 
 * ``prompt``: ``[{"role": "user", "content": "<video>\\n…task instruction…"}]``;
@@ -32,7 +32,7 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Task = Literal["tvg", "mcq", "gqa"]
 SkipReason = Literal[
     "malformed_row",  # the reader could not read the row (missing column, non-numeric time, ...)
     "missing_video",  # no file for the video id under --video-root
@@ -613,9 +612,7 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
     )
 
 
-def run(
-    records: Iterator[Annotation | Skip] | Iterable[Annotation | Skip], config: ConvertConfig, output: Path
-) -> ConversionResult:
+def run(records: Iterable[Annotation | Skip], config: ConvertConfig, output: Path) -> ConversionResult:
     """Convert, write the parquet and the skipped records, log the summary; raise if nothing survived."""
     result = convert(records, config)
     if not result.rows:

@@ -23,7 +23,6 @@ recipe (``--recipe``), the paper's video settings.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -454,13 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     artefacts: dict[str, Path] = {}
     try:
         _say("[1/6] the dual reward on typical responses (python -m video_rewards.demo)")
-        if importlib.util.find_spec("video_rewards.demo") is None:
-            _say("  (video_rewards.demo is not installed; skipped)")
-        else:
-            log = out / "logs" / "rewards_demo.log"
-            _run([sys.executable, "-m", "video_rewards.demo"], log)
-            _say(log.read_text().split("\n", 1)[1].rstrip())
-            artefacts["reward table"] = log
+        log = out / "logs" / "rewards_demo.log"
+        _run([sys.executable, "-m", "video_rewards.demo"], log)
+        _say(log.read_text().split("\n", 1)[1].rstrip())
+        artefacts["reward table"] = log
 
         _say("[2/6] model and videos")
         if settings.model is None:

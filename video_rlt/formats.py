@@ -12,7 +12,7 @@ not the expected format at all (not JSON, missing columns) raises ``ValueError``
   text or index) joined with ``gsub_{val,test}.json``
   (``{video_id: {"duration", "location": {qid: [[s, e], …]}}}``).
 * Multiple-choice VideoQA, NExT-QA style: csv, JSON list or JSONL with ``video``/``video_id``, ``question``,
-  ``answer`` (option index, or the option's text) and options ``a0…aN`` (or an ``options`` list).
+  ``answer`` (option index, the option's text, or its letter) and options ``a0…aN`` (or an ``options`` list).
 * Generic JSONL: ``{"video": <id or relative path>, "question": …, "ground_truth": <reward contract>}``
   with optional ``prompt``, ``duration``, ``video_id``.
 """
@@ -152,12 +152,14 @@ def read_activitynet_captions(path: Path) -> Iterator[Record]:
 
 
 def _answer_index(answer: Any, options: Sequence[str]) -> int | None:
-    """The answer as an option index: an integer (``3``, ``"3"``) or an option's exact text.
+    """The answer as an option index: an integer (``3``, ``"3"``), an option's exact text, or a letter.
 
-    >>> _answer_index("2", ["a", "b", "c"]), _answer_index("B", ["cry", "b", "c"]), _answer_index("cry", ["cry", "x"])
-    (2, 1, 0)
-    >>> _answer_index("7", ["a", "b"])  # out of range: the caller reports bad_answer_index
-    7
+    An option's text wins over a letter (an option may be literally ``"B"``).
+
+    >>> _answer_index("2", ["a", "b", "c"]), _answer_index("cry", ["cry", "x"]), _answer_index("B", ["x", "y"])
+    (2, 0, 1)
+    >>> _answer_index("b", ["x", "b"]), _answer_index("7", ["a", "b"])  # out of range: reported by the caller
+    (1, 7)
     """
     if isinstance(answer, bool):
         return None
@@ -168,7 +170,11 @@ def _answer_index(answer: Any, options: Sequence[str]) -> int | None:
         return int(text)
     norm = text.casefold()
     matches = [i for i, option in enumerate(options) if option.strip().casefold() == norm]
-    return matches[0] if len(matches) == 1 else None
+    if len(matches) == 1:
+        return matches[0]
+    if not matches and len(text) == 1 and "A" <= text <= "Z":
+        return ord(text) - ord("A")
+    return None
 
 
 def _options_of(row: Mapping[str, Any]) -> list[str] | None:

@@ -4,7 +4,7 @@
 
     data.custom_cls.path=pkg://video_rlt.verl_dataset data.custom_cls.name=SelectedVideoDataset \\
     +data.selection.min_std=0.05 +data.selection.top_k=32000 \\
-    '+data.selection.keep_reasons=[variance]'
+    '+data.selection.keep_reasons=["reward_std>=0.05"]'
 
 It reads the score columns that ``selection select`` attaches to the verl parquet (``sel_reward_std``,
 ``sel_reward_mean``, ``sel_pass_rate``, ``sel_keep_reason``, …; see ``docs/architecture.md``), keeps the rows

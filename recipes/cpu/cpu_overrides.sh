@@ -28,6 +28,10 @@ VERL_CPU_OVERRIDES=(
   actor_rollout_ref.actor.strategy=fsdp2
   actor_rollout_ref.ref.strategy=fsdp2
   actor_rollout_ref.actor.fsdp_config.use_torch_compile=False
+  # Offloading parameters "to CPU" is meaningless here and FSDP's offload path expects a device.
+  actor_rollout_ref.actor.fsdp_config.param_offload=False
+  actor_rollout_ref.actor.fsdp_config.optimizer_offload=False
+  actor_rollout_ref.ref.fsdp_config.param_offload=False
   data.dataloader_num_workers=0
   reward.num_workers=1
   # TransferQueue's default of 8 storage units hangs on 2 cores.

@@ -3,7 +3,7 @@
     python recipes/data/multiple_choice.py --annotations nextqa/val.csv \
         --video-root NExTVideo --output data/nextqa_val.parquet --split val [--data-source nextqa]
 
-Input: csv, JSON list or JSONL with ``video``/``video_id``, ``question``, ``answer`` (the option's index,
+Input: csv, JSON list or JSONL with ``video``/``video_id``, ``question``, ``answer`` (the option's index, letter
 or its text) and options ``a0``…``aN`` (or an ``options`` list).
 """
 

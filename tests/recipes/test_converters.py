@@ -18,10 +18,12 @@ from video_rlt.convert import (
     VideoSettings,
     build_prompt,
     convert,
+    merge_parquets,
     probe_duration,
     read_duration_table,
     row_schema,
     skipped_path,
+    write_parquet,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -457,3 +459,28 @@ def test_duration_table_errors_name_the_row(tmp_path: Path) -> None:
     js = tmp_path / "d.json"
     js.write_text('{"a": 2.0}')
     assert read_duration_table(js) == {"a": 2.0}
+
+
+def test_merge_keeps_indices_unique(video_root: Path, tmp_path: Path) -> None:
+    def converted(name: str, offset: int) -> Path:
+        anns = [Annotation(f"{name}:1", 0, "AAAAA", "tvg", "q", segment=(1.0, 2.0))]
+        result = convert(anns, ConvertConfig(data_source=name, video_root=video_root, index_offset=offset))
+        path = tmp_path / f"{name}.parquet"
+        write_parquet(result.rows, path)
+        return path
+
+    a, b, clash = converted("a", 0), converted("b", 100), converted("c", 0)
+    assert merge_parquets([a, b], tmp_path / "pool.parquet") == 2
+    assert [r["data_source"] for r in read_rows(tmp_path / "pool.parquet")] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"extra_info.index 0 is also in .*a.parquet"):
+        merge_parquets([a, clash], tmp_path / "bad.parquet")
+
+
+def test_same_video_id_in_two_directories_is_ambiguous(tmp_path: Path) -> None:
+    from video_rlt.tiny import make_clip
+
+    make_clip(tmp_path / "x" / "dup.mp4", seconds=1.0, fps=4)
+    make_clip(tmp_path / "y" / "dup.mp4", seconds=1.0, fps=4)
+    anns = [Annotation("a:1", 0, "dup", "tvg", "q", segment=(0.0, 0.5))]
+    result = convert(anns, ConvertConfig(data_source="x", video_root=tmp_path))
+    assert [s.reason for s in result.skipped] == ["ambiguous_video"]

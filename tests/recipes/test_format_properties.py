@@ -16,9 +16,8 @@ from video_rlt.formats import _answer_index, merge_segments, read_charades_sta, 
 SCRATCH = Path(tempfile.mkdtemp(prefix="video-rlt-formats-"))
 
 lines = st.text(
-    alphabet=st.characters(
-        blacklist_categories=("Cs",), blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-    ),
+    # No line breaks of any kind (str.splitlines' set): one generated string is one line of the file.
+    alphabet=st.characters(codec="utf-8", exclude_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
     max_size=80,
 )
 

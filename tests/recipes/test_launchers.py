@@ -22,6 +22,8 @@ SHELL_FILES = sorted((ROOT / "recipes").rglob("*.sh"))
 # Launchers are executable scripts; the other .sh files are fragments they source (cpu_overrides.sh).
 LAUNCHERS = [p for p in SHELL_FILES if p.read_text().startswith("#!")]
 GPU_LAUNCHERS = [ROOT / "recipes" / m / "grpo_dual_reward.sh" for m in ("qwen2_5_vl_7b", "qwen2_5_vl_3b")]
+# Launchers that wrap another launcher get it as their first argument.
+WRAPPED = {ROOT / "recipes" / "cpu" / "dry_run.sh": [str(GPU_LAUNCHERS[0])]}
 
 RECORDER = """#!/usr/bin/env bash
 # Stands in for python: records one invocation (argv + the environment verl reads) and succeeds.
@@ -111,7 +113,7 @@ def test_config_composes_and_classes_resolve(launcher: Path, tmp_path: Path) -> 
     from verl.trainer.ppo.reward import resolve_reward_manager_cls
     from verl.utils.dataset.rl_dataset import get_dataset_class
 
-    overrides, env = main_ppo_call(launcher, tmp_path)
+    overrides, env = main_ppo_call(launcher, tmp_path, *WRAPPED.get(launcher, []))
     # Modules verl imports in every process (e.g. the CPU backend, a registered reward manager).
     for module in filter(None, env.get("VERL_USE_EXTERNAL_MODULES", "").split(",")):
         importlib.import_module(module.strip())
@@ -142,6 +144,7 @@ def test_gpu_recipe_settings(launcher: Path, tmp_path: Path) -> None:
     assert (rollout.name, rollout.n, config.trainer.n_gpus_per_node) == ("vllm", 8, 8)
     assert actor.strategy in ("fsdp", "fsdp2")
     assert (actor.optim.lr, actor.use_kl_loss, actor.kl_loss_coef) == (1e-6, True, 1e-2)
+    assert "hf_model" in actor.checkpoint.save_contents  # checkpoints are evaluable by video_rlt.predict
     assert env["FORCE_QWENVL_VIDEO_READER"] == "decord"
     assert "VERL_PLATFORM" not in env
 

@@ -165,3 +165,28 @@ def test_numpy_ground_truth_through_compute_score() -> None:
         vr.compute_score("x", "<answer>[10, 20]</answer>", gt, extra_info={"duration": np.float32(30)})["iou"]
         == 1.0
     )
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_score_batch_restores_the_garbage_collector_state(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        vr.score_batch(["<answer>C</answer>"], [MCQ])
+        assert gc.isenabled() is enabled
+        long_answer = "<answer>" + "The man, then the woman. " * 40 + "So C.</answer>"
+        assert vr.score(long_answer, MCQ).accuracy == 1.0  # parsed with the collector paused
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError):
+            vr.score_batch(["x"], [{"task": "nope"}])
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()

@@ -96,7 +96,9 @@ def test_fast_span_path_agrees_with_the_general_scanner(text: str) -> None:
     if fast is not None:
         general = _iter_spans(tokenize(text), 1)
         assert general
-        assert all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(general[0].span, fast, strict=True))
+        assert all(
+            a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(general[0].span, fast, strict=True)
+        )
 
 
 TRUTHS: list[dict[str, Any]] = [

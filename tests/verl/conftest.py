@@ -73,7 +73,7 @@ def verl_row(i: int, spec: dict[str, Any], video: Path) -> dict[str, Any]:
         "sel_reward_mean": 0.5,
         "sel_pass_rate": 0.5,
         "sel_n": 4,
-        "sel_keep_reason": "variance",
+        "sel_keep_reason": "reward_std>=0.1",
     }
 
 
