@@ -305,9 +305,9 @@ def build_tiny_model(
         model.save_pretrained(tmp)
         _processor(family, tokenizer).save_pretrained(tmp)
         (tmp / "video_rlt_recipe.json").write_text(json.dumps(recipe, sort_keys=True))
-        if target.exists():
-            target.rmdir()  # empty directory given by the caller
         try:
+            if target.exists():
+                target.rmdir()  # an empty directory given by the caller (or raced in by a peer)
             os.replace(tmp, target)
         except OSError:
             # Another process finished the same build first: theirs is identical, keep it.
