@@ -20,7 +20,7 @@ demo: install
 # Full suite: lint, types, unit + property + e2e tests, then the vLLM engine tests in their own env.
 test: install install-vllm lint typecheck
 	$(PY) -m pytest -q -m "not vllm and not gpu"
-	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm tests/recipes/test_predict_vllm.py
 
 # Quick loop while developing: no e2e, no vLLM.
 test-fast: install
@@ -30,7 +30,7 @@ test-e2e: install
 	$(PY) -m pytest -q -m e2e
 
 test-vllm: install-vllm
-	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm tests/recipes/test_predict_vllm.py
 
 lint: install
 	$(VENV)/bin/ruff check .

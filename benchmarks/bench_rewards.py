@@ -267,6 +267,10 @@ def adversarial_cases(scale: float = 1.0) -> dict[str, tuple[str, dict[str, Any]
             "<think></think><answer>" + "1-2 " * 1000 + "</answer>",
             {"task": "multi_tvg", "segments": [[1, 2], [3, 4]]},
         ),
+        "4 KB answer of spans then spaces (multi_tvg)": (
+            "<think></think><answer>1-2, 3-4" + " " * 4000 + "x</answer>",
+            {"task": "multi_tvg", "segments": [[1, 2], [3, 4]]},
+        ),
         "4 KB answer of digits and spaces (tvg)": (
             "<think></think><answer>12" + " " * 4000 + "x</answer>",
             tvg,

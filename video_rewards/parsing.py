@@ -128,6 +128,8 @@ def split_response(response: str) -> tuple[bool, str | None]:
 def split_irregular(response: str) -> tuple[bool, str | None]:
     """:func:`split_response` for a response :data:`WELL_FORMED_RE` did not match."""
     i = response.find("<")
+    if i < 0:
+        return False, None  # no tag at all (plain-text answers)
     if i >= 0 and response.startswith(THINK_OPEN, i) and (i == 0 or response[:i].isspace()):
         j = response.find("<", i + 7)
         if j >= 0 and response.startswith(THINK_CLOSE, j):
@@ -349,6 +351,9 @@ def find_spans(text: str, limit: int | None = None) -> list[Span]:
     >>> find_spans("0:05-0:09 and 12 to 15.5 s")
     [Span(start=5.0, end=9.0), Span(start=12.0, end=15.5)]
     """
+    fast = _fast_spans(text) if limit is None else None
+    if fast is not None:
+        return fast
     return [m.span for m in _iter_spans(tokenize(text), limit)]
 
 
@@ -402,6 +407,29 @@ def _fast_span(text: str) -> Span | None:
     if sep == "," and not prefix.endswith(("[", "(")):
         return None
     return Span(_number_value(m.group(1)), _number_value(m.group(3)))
+
+
+# Lists of plain ranges ("2 - 6.5, 14 to 18", "[[2, 6.5], [14, 18]]"), the usual multi-moment answer.
+_FAST_ITEM = r"(?:\[\s*(\d{1,9}(?:\.\d{1,9})?)\s*,\s*(\d{1,9}(?:\.\d{1,9})?)\s*\]|\(\s*(\d{1,9}(?:\.\d{1,9})?)\s*,\s*(\d{1,9}(?:\.\d{1,9})?)\s*\)|(\d{1,9}(?:\.\d{1,9})?)\s*(?:-|–|—|to)\s*(\d{1,9}(?:\.\d{1,9})?))"
+_FAST_ITEM_RE: Final = re.compile(_FAST_ITEM)
+_FAST_ITEM_NC = _FAST_ITEM.replace("(\\d", "(?:\\d")  # the same, without capture groups
+# Every optional piece starts with a mandatory non-space character, so no two whitespace runs compete.
+_FAST_LIST_RE: Final = re.compile(
+    r"\s*(?:\[\s*)?" + _FAST_ITEM_NC + r"(?:\s*(?:[,;]\s*)?(?:and\s+)?" + _FAST_ITEM_NC + r")*"
+    r"(?:\s*\])?(?:\s*\.)?\s*"
+)
+
+
+def _fast_spans(text: str) -> list[Span] | None:
+    """All spans of an answer that is only a list of plain ranges, or ``None`` to defer to the scanner."""
+    if _FAST_LIST_RE.fullmatch(text) is None:
+        return None
+    out = []
+    for m in _FAST_ITEM_RE.finditer(text):
+        a, b, c, d, e, f = m.groups()
+        s, t = (a, b) if a is not None else (c, d) if c is not None else (e, f)
+        out.append(Span(float(s), float(t)))
+    return out
 
 
 def parse_span(text: str) -> Span | None:

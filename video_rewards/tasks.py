@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -21,12 +22,11 @@ from video_rewards.config import TaskWeights
 from video_rewards.geometry import Span, best_assignment, shape_iou, temporal_iou
 from video_rewards.parsing import (
     _choice,
-    _iter_spans,
+    find_spans,
     parse_grounded_answer,
     parse_number,
     parse_span,
     span_failure,
-    tokenize,
 )
 from video_rewards.registry import Registry
 from video_rewards.truth import (
@@ -313,6 +313,14 @@ def clear_caches() -> None:
         cached.cache_clear()
 
 
+def _iou_of_valid(pred: Span, gold: Span) -> float:
+    """:func:`temporal_iou` for spans already known to be valid (the same operations, no checks)."""
+    inter = min(pred[1], gold[1]) - max(pred[0], gold[0])
+    if inter <= 0.0:
+        return 0.0
+    return min(1.0, inter / (max(pred[1], gold[1]) - min(pred[0], gold[0])))
+
+
 def _fmt_span(span: tuple[float, float]) -> str:
     return "[%g, %g]" % span  # noqa: UP031  (faster than an f-string in the batch path)
 
@@ -344,11 +352,18 @@ def _span_columns(
     """Vectorised :func:`_iou_components` over many predicted spans (``truths`` have ``segment`` and
     ``duration``): ``(iou, iou_reward, failure, prediction)``. Same operations, same order, same floats."""
     n = len(spans)
-    nan = math.nan
+    no_span = (math.nan, math.nan)
     missing = np.fromiter((sp is None for sp in spans), dtype=bool, count=n)
-    pred = np.array([(nan, nan) if sp is None else sp for sp in spans], dtype=np.float64).reshape(n, 2)
-    gold = np.array([t.segment for t in truths], dtype=np.float64).reshape(n, 2)
-    dur = np.array([math.inf if t.duration is None else t.duration for t in truths], dtype=np.float64)
+    # fromiter over flattened pairs: ~4x faster than np.array on a list of tuples.
+    pred = np.fromiter(
+        chain.from_iterable([no_span if sp is None else sp for sp in spans]), dtype=np.float64, count=2 * n
+    ).reshape(n, 2)
+    gold = np.fromiter(
+        chain.from_iterable([t.segment for t in truths]), dtype=np.float64, count=2 * n
+    ).reshape(n, 2)
+    dur = np.fromiter(
+        (math.inf if t.duration is None else t.duration for t in truths), dtype=np.float64, count=n
+    )
     ps, pe, gs, ge = pred[:, 0], pred[:, 1], gold[:, 0], gold[:, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         finite = np.isfinite(ps) & np.isfinite(pe)
@@ -386,12 +401,13 @@ def _span_columns(
 
 
 def _tvg_batch(answers: Sequence[str], truths: Sequence[GroundingTruth], cfg: RewardConfig) -> BatchOutcome:
-    iou, reward, failure, prediction = _span_columns([_first_span_cached(a) for a in answers], truths, cfg)
+    # Answers are already distinct here: the per-answer cache would only add its own bookkeeping.
+    iou, reward, failure, prediction = _span_columns([parse_span(a) for a in answers], truths, cfg)
     return BatchOutcome(np.full(len(answers), math.nan), iou, reward, _objects(prediction), _objects(failure))
 
 
 def _gqa_batch(answers: Sequence[str], truths: Sequence[GroundedQATruth], cfg: RewardConfig) -> BatchOutcome:
-    parsed = [_grounded_cached(a) for a in answers]
+    parsed = [parse_grounded_answer(a) for a in answers]
     choices = [
         (None, "no_answer_field") if p.answer is None else _choice_cached(p.answer, t.option_set)
         for p, t in zip(parsed, truths, strict=True)
@@ -492,7 +508,7 @@ def score_multi_tvg(answer: str, truth: MultiGroundingTruth, cfg: RewardConfig) 
     Every span written counts as a prediction (extra ones lower the score); invalid ones match nothing.
     Only the first ``max_predicted_segments`` take part in the matching.
     """
-    found = [m.span for m in _iter_spans(tokenize(answer), None)]
+    found = find_spans(answer)
     if not found:
         return TaskOutcome(iou=0.0, iou_reward=0.0, failure="no_span")
     duration = truth.duration
@@ -507,11 +523,13 @@ def score_multi_tvg(answer: str, truth: MultiGroundingTruth, cfg: RewardConfig) 
     denom = max(len(found), len(truth.segments))
     if not valid:
         return TaskOutcome(iou=0.0, iou_reward=0.0, failure=failure)
-    ious = [[temporal_iou(p, g) for g in truth.segments] for p in valid]
+    ious = [[_iou_of_valid(p, g) for g in truth.segments] for p in valid]
     pairs = best_assignment(ious)
     iou_sum = sum(ious[r][c] for r, c in pairs)
     if cfg.iou_threshold is not None:
         reward_sum = float(sum(1 for r, c in pairs if ious[r][c] >= cfg.iou_threshold))
+    elif cfg.iou_mode == "iou":
+        reward_sum = iou_sum
     else:
         reward_sum = sum(
             shape_iou(valid[r], truth.segments[c], mode=cfg.iou_mode, duration=duration) for r, c in pairs

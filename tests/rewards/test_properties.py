@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import video_rewards as vr
 from video_rewards import Span, match_segments, temporal_iop, temporal_iou
 from video_rewards.geometry import shape_iou
-from video_rewards.parsing import _fast_span, _iter_spans, split_response, tokenize
+from video_rewards.parsing import _fast_span, _fast_spans, _iter_spans, split_response, tokenize
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 any_float = st.floats(allow_nan=True, allow_infinity=True)
@@ -99,6 +99,32 @@ def test_fast_span_path_agrees_with_the_general_scanner(text: str) -> None:
         assert all(
             a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(general[0].span, fast, strict=True)
         )
+
+
+# Lists of ranges in the spellings multi-moment answers use, plus near misses (a bare "12, 18" is not a
+# range; trailing words defer to the scanner).
+LIST_NUMBERS = st.sampled_from(["2", "6", "12", "3.5", "-1"])
+LIST_ITEM = st.tuples(
+    st.sampled_from(
+        ["{}-{}", "{} - {}", "{} to {}", "[{}, {}]", "({},{})", "{}, {}", "[{} - {}]", "{}s-{}s"]
+    ),
+    LIST_NUMBERS,
+    LIST_NUMBERS,
+).map(lambda t: t[0].format(t[1], t[2]))
+list_texts = st.tuples(
+    st.sampled_from(["", "[", " "]),
+    st.lists(LIST_ITEM, min_size=1, max_size=5),
+    st.sampled_from([", ", ",", "; ", " and ", " ", ""]),
+    st.sampled_from(["", "]", ".", " x", " seconds"]),
+).map(lambda t: t[0] + t[2].join(t[1]) + t[3])
+
+
+@given(texts | span_texts | list_texts)
+@settings(max_examples=1000)
+def test_fast_span_list_path_agrees_with_the_general_scanner(text: str) -> None:
+    fast = _fast_spans(text)
+    if fast is not None:
+        assert fast == [m.span for m in _iter_spans(tokenize(text), None)]
 
 
 TRUTHS: list[dict[str, Any]] = [
