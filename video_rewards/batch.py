@@ -82,6 +82,10 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: Use the whole-batch fast path (:mod:`video_rewards.fastpath`); ``False`` keeps to the reference path.
+FAST_PATH = True
+
+
 def score_batch_columns(
     responses: Sequence[str],
     ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
@@ -89,10 +93,77 @@ def score_batch_columns(
     config: RewardConfig,
     data_sources: Sequence[str | None] | None = None,
     durations: Sequence[float | None] | None = None,
+    fast: bool | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
-    """Columns for :func:`video_rewards.score_batch` (see there)."""
+    """Columns for :func:`video_rewards.score_batch` (see there).
+
+    ``fast`` (default :data:`FAST_PATH`) selects the whole-batch fast path; its values are the reference
+    path's, row by row (rows it cannot decide with certainty are scored by the reference path).
+    """
     with _gc_paused():
+        if FAST_PATH if fast is None else fast:
+            return _fast_columns(responses, ground_truths, config, data_sources, durations)
         return _columns(responses, ground_truths, config, data_sources, durations)
+
+
+def _fast_columns(
+    responses: Sequence[str],
+    ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
+    config: RewardConfig,
+    data_sources: Sequence[str | None] | None,
+    durations: Sequence[float | None] | None,
+) -> dict[str, npt.NDArray[Any]]:
+    from video_rewards.fastpath import distinct_truths, fast_columns, model_of
+
+    n = len(responses)
+    if len(ground_truths) != n:
+        raise ValueError(f"{n} responses but {len(ground_truths)} ground truths")
+    truths, row_truth, objects, _ = distinct_truths(ground_truths, data_sources, durations)
+    responses = list(responses)
+    got = fast_columns(responses, truths, row_truth, config)
+
+    task_names = list(dict.fromkeys(t.task for t in truths))
+    code_of = {name: k for k, name in enumerate(task_names)}
+    codes = np.array([code_of[t.task] for t in truths], dtype=np.intp)[row_truth]
+    weights = [config.weights_for(name) for name in task_names]
+    w_format = np.array([w.format for w in weights])[codes]
+    w_acc = np.array([w.accuracy for w in weights])[codes]
+    w_iou = np.array([w.iou for w in weights])[codes]
+    fmt, acc, iou = got.fmt, got.accuracy, got.iou
+    # Same operation order as scoring._combine, so both paths give bit-identical scores.
+    score = w_format * fmt + w_acc * np.nan_to_num(acc, nan=0.0) + w_iou * got.iou_reward
+    if config.require_format:
+        score[fmt == 0.0] = 0.0
+    task = np.empty(len(task_names), dtype=object)
+    task[:] = task_names
+    failure, prediction = got.failure, got.prediction
+
+    rest = np.flatnonzero(~got.done)
+    if rest.size:
+        # What the fast path could not decide is scored by the reference path, truths already validated.
+        models: dict[int, GroundTruth] = {}
+        rest_truths = []
+        for t in row_truth[rest].tolist():
+            if t not in models:
+                models[t] = model_of(truths[t], objects[t])
+            rest_truths.append(models[t])
+        ref = _columns([responses[i] for i in rest.tolist()], rest_truths, config, None, None)
+        score[rest] = ref["score"]
+        fmt[rest] = ref["format"]
+        acc[rest] = ref["accuracy"]
+        iou[rest] = ref["iou"]
+        failure[rest] = ref["failure"]
+        prediction[rest] = ref["prediction"]
+    return {
+        "score": score,
+        "format": fmt,
+        "accuracy": acc,
+        "iou": iou,
+        "parse_failed": (failure != None).astype(np.float64),  # noqa: E711  (elementwise on objects)
+        "failure": failure,
+        "task": task[codes],
+        "prediction": prediction,
+    }
 
 
 def _columns(

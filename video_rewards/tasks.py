@@ -364,7 +364,20 @@ def _span_columns(
     dur = np.fromiter(
         (math.inf if t.duration is None else t.duration for t in truths), dtype=np.float64, count=n
     )
-    ps, pe, gs, ge = pred[:, 0], pred[:, 1], gold[:, 0], gold[:, 1]
+    return _span_arrays(pred[:, 0], pred[:, 1], missing, gold[:, 0], gold[:, 1], dur, cfg)
+
+
+def _span_arrays(
+    ps: npt.NDArray[np.float64],
+    pe: npt.NDArray[np.float64],
+    missing: npt.NDArray[np.bool_],
+    gs: npt.NDArray[np.float64],
+    ge: npt.NDArray[np.float64],
+    dur: npt.NDArray[np.float64],
+    cfg: RewardConfig,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str | None], list[str | None]]:
+    """:func:`_span_columns` on arrays: predicted ``ps``/``pe`` (ignored where ``missing``), gold
+    ``gs``/``ge`` and durations (``inf`` when unknown)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         finite = np.isfinite(ps) & np.isfinite(pe)
         reversed_ = finite & (ps > pe)

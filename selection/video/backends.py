@@ -146,9 +146,13 @@ def _index_pyav(path: str) -> StreamIndex:
     try:
         stream = container.streams.video[0]
         ticks: list[int] = []
+        hidden = 0
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.is_discard:  # before an edit list's start: decoded for reference, never shown
+                    hidden += 1
                     continue
                 ts = packet.pts if packet.pts is not None else packet.dts
                 if ts is None:
@@ -159,15 +163,18 @@ def _index_pyav(path: str) -> StreamIndex:
         header = int(stream.frames or 0) or None
         if not ticks:
             raise VideoTruncatedError(
-                path, f"no video frames in the file (container index lists {header or 0})", asked=header or 1, got=0
+                path,
+                f"no video frames in the file (container index lists {header or 0})",
+                asked=header or 1,
+                got=0,
             )
-        if header is not None and len(ticks) < header:
+        if header is not None and len(ticks) + hidden < header:
             raise VideoTruncatedError(
                 path,
-                f"truncated: the container index lists {header} frames, the file holds {len(ticks)} "
-                f"(asked {header} frames, got {len(ticks)})",
+                f"truncated: the container index lists {header} frames, the file holds {len(ticks) + hidden} "
+                f"(asked {header} frames, got {len(ticks) + hidden})",
                 asked=header,
-                got=len(ticks),
+                got=len(ticks) + hidden,
             )
         pts = np.sort(np.asarray(ticks, dtype=np.int64))
         time_base = stream.time_base or Fraction(1, 1)
@@ -229,7 +236,9 @@ def _index_decord(path: str, threads: int) -> StreamIndex:
 Resize = Callable[[np.ndarray], np.ndarray]  # HWC uint8 RGB -> CHW uint8 at the target size
 
 
-def decode_frames(index: StreamIndex, positions: np.ndarray, resize: Resize, *, threads: int = 1) -> np.ndarray:
+def decode_frames(
+    index: StreamIndex, positions: np.ndarray, resize: Resize, *, threads: int = 1
+) -> np.ndarray:
     """Decode the frames at ``positions`` (sorted, may repeat) in one pass; uint8 ``(T, 3, H, W)``.
 
     Raises :class:`VideoTruncatedError` when any asked frame does not come out of the decoder.
@@ -310,7 +319,8 @@ def _decode_pyav(index: StreamIndex, wanted: np.ndarray, threads: int) -> Iterat
             yield from take(ctx.decode(None))
         except av.FFmpegError as err:
             raise VideoDecodeError(
-                index.path, f"decoder failed after {decoded} frames ({len(remaining)} asked frames left): {err}"
+                index.path,
+                f"decoder failed after {decoded} frames ({len(remaining)} asked frames left): {err}",
             ) from err
     finally:
         container.close()

@@ -75,7 +75,9 @@ class FrameCache:
     def entry_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.frames"
 
-    def get(self, path: str, sampling: VideoSampling, backend: str, resize: str = "exact") -> VideoClip | None:
+    def get(
+        self, path: str, sampling: VideoSampling, backend: str, resize: str = "exact"
+    ) -> VideoClip | None:
         """The cached clip, or ``None`` (absent, stale against the video's size/mtime, or unreadable)."""
         from .loader import VideoClip
 
@@ -97,7 +99,9 @@ class FrameCache:
         except FileNotFoundError:
             return None
         if frames.size != count:
-            logger.warning("frame cache: entry %s is short (%d of %d bytes); dropping it", entry, frames.size, count)
+            logger.warning(
+                "frame cache: entry %s is short (%d of %d bytes); dropping it", entry, frames.size, count
+            )
             _unlink(entry)
             return None
         with contextlib.suppress(FileNotFoundError):

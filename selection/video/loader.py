@@ -1,9 +1,7 @@
 """The video loader: frames a Qwen2-VL / Qwen2.5-VL processor takes, chosen by timestamp, uint8, cached.
 
->>> from selection.video import load_video, VideoSampling   # doctest: +SKIP
->>> clip = load_video("clip.mp4", VideoSampling(fps=2.0, max_pixels=360 * 420))  # doctest: +SKIP
->>> clip.frames.shape, clip.timestamps[:3], clip.second_per_grid_ts  # doctest: +SKIP
-((120, 3, 252, 448), array([0. , 0.52, 1.  ]), 1.0)
+``load_video(path, VideoSampling(fps=2.0, max_pixels=...))`` returns a :class:`VideoClip`: uint8 frames
+``(T, 3, H, W)``, each frame's presentation time, and the metadata dict the HF processor and vLLM take.
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ def default_backend() -> Backend:
     name = os.environ.get("VIDEO_RLT_VIDEO_BACKEND", DEFAULT_BACKEND)
     if name not in BACKENDS:
         raise ValueError(f"VIDEO_RLT_VIDEO_BACKEND={name!r}: known backends are {', '.join(BACKENDS)}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 @dataclass(frozen=True)
@@ -282,7 +280,9 @@ def load_video(
     index = index_stream(path, backend, threads=threads)
     plan = plan_clip(index, sampling)
     with torch_threads(threads):
-        frames = decode_frames(index, plan.positions, make_resize(plan.height, plan.width, resize), threads=threads)
+        frames = decode_frames(
+            index, plan.positions, make_resize(plan.height, plan.width, resize), threads=threads
+        )
     span_ts = index.timestamps[plan.span_first : plan.span_first + plan.span_frames]
     fps = _span_rate(span_ts, index.average_fps)
     clip = VideoClip(

@@ -39,7 +39,10 @@ def qwen_reference(path: str, sampling: VideoSampling) -> tuple[Any, dict[str, A
     ele: dict[str, Any] = {"type": "video", "video": path}
     ele.update(sampling.model_dump(exclude_none=True, exclude={"image_patch_size"}))
     (video, metadata), sample_fps = fetch_video(
-        ele, image_patch_size=sampling.image_patch_size, return_video_sample_fps=True, return_video_metadata=True
+        ele,
+        image_patch_size=sampling.image_patch_size,
+        return_video_sample_fps=True,
+        return_video_metadata=True,
     )
     return video, dict(metadata), float(sample_fps)
 
@@ -100,9 +103,11 @@ def compare_with_qwen(
         ours = processor_outputs(processor, clip.to_torch(), clip.qwen_metadata())
         theirs = processor_outputs(processor, ref, ref_meta)
         grid_equal = bool((ours["video_grid_thw"] == theirs["video_grid_thw"]).all())
-        ids_equal = bool((ours["input_ids"] == theirs["input_ids"]).all()) if ours["input_ids"].shape == theirs[
-            "input_ids"
-        ].shape else False
+        ids_equal = (
+            bool((ours["input_ids"] == theirs["input_ids"]).all())
+            if ours["input_ids"].shape == theirs["input_ids"].shape
+            else False
+        )
         report["processor"] = {
             "video_grid_thw": ours["video_grid_thw"].tolist(),
             "grid_equal": grid_equal,

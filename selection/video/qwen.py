@@ -28,10 +28,12 @@ def _env_cache(root: str | None, max_bytes: str | None) -> FrameCache | None:
     return cache_from_env()
 
 
-def _resolve_cache(cache: FrameCache | None | Any) -> FrameCache | None:
+def _resolve_cache(cache: FrameCache | Any | None) -> FrameCache | None:
     if cache is _FROM_ENV:
-        return _env_cache(os.environ.get("VIDEO_RLT_FRAME_CACHE"), os.environ.get("VIDEO_RLT_FRAME_CACHE_MAX_BYTES"))
-    return cache  # type: ignore[no-any-return]
+        return _env_cache(
+            os.environ.get("VIDEO_RLT_FRAME_CACHE"), os.environ.get("VIDEO_RLT_FRAME_CACHE_MAX_BYTES")
+        )
+    return cache
 
 
 def extract_vision_info(conversations: Sequence[Any]) -> list[dict[str, Any]]:
@@ -66,7 +68,7 @@ def fetch_video(
     image_patch_size: int = 14,
     backend: Backend | None = None,
     threads: int = 1,
-    cache: FrameCache | None | Any = _FROM_ENV,
+    cache: FrameCache | Any | None = _FROM_ENV,
 ) -> VideoClip:
     """Load the video of one message element (``{"type": "video", "video": path, "fps": ..., ...}``)."""
     video = ele.get("video")
@@ -84,7 +86,7 @@ def process_vision_info(
     return_video_metadata: bool = False,
     backend: Backend | None = None,
     threads: int = 1,
-    cache: FrameCache | None | Any = _FROM_ENV,
+    cache: FrameCache | Any | None = _FROM_ENV,
 ) -> tuple[Any, ...]:
     """``(images, videos)`` or ``(images, videos, video_kwargs)``, shaped exactly as qwen-vl-utils returns.
 
@@ -121,7 +123,9 @@ def process_vision_info(
 
             images.append(fetch_image(dict(info), image_patch_size=image_patch_size))
         else:
-            raise ValueError(f"a vision element needs an 'image', 'image_url' or 'video' value, got keys {sorted(info)}")
+            raise ValueError(
+                f"a vision element needs an 'image', 'image_url' or 'video' value, got keys {sorted(info)}"
+            )
     video_kwargs: dict[str, Any] = {"do_sample_frames": False}
     if not return_video_metadata:  # qwen-vl-utils keeps this for Qwen2.5-VL without metadata
         video_kwargs["fps"] = sample_fps

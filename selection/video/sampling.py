@@ -115,7 +115,9 @@ class VideoSampling(BaseModel):
 
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"video element {name}: unknown key {key!r}{hint}; known: {', '.join(known)}")
+                raise ValueError(
+                    f"video element {name}: unknown key {key!r}{hint}; known: {', '.join(known)}"
+                )
         fields.setdefault("image_patch_size", image_patch_size)
         try:
             return cls(**fields)
@@ -144,7 +146,9 @@ def smart_nframes(sampling: VideoSampling, total_frames: int, video_fps: float) 
         nframes = _round_by(sampling.nframes, FRAME_FACTOR)
     else:
         fps = sampling.fps if sampling.fps is not None else FPS
-        min_frames = _ceil_by(sampling.min_frames if sampling.min_frames is not None else FPS_MIN_FRAMES, FRAME_FACTOR)
+        min_frames = _ceil_by(
+            sampling.min_frames if sampling.min_frames is not None else FPS_MIN_FRAMES, FRAME_FACTOR
+        )
         max_frames = _floor_by(
             sampling.max_frames if sampling.max_frames is not None else min(FPS_MAX_FRAMES, total_frames),
             FRAME_FACTOR,
@@ -152,7 +156,9 @@ def smart_nframes(sampling: VideoSampling, total_frames: int, video_fps: float) 
         wanted = total_frames / video_fps * fps
         nframes = _floor_by(min(min(max(wanted, min_frames), max_frames), total_frames), FRAME_FACTOR)
     if not (FRAME_FACTOR <= nframes <= total_frames):
-        raise ValueError(f"nframes should be in [{FRAME_FACTOR}, {total_frames}] (the video's frames), got {nframes}")
+        raise ValueError(
+            f"nframes should be in [{FRAME_FACTOR}, {total_frames}] (the video's frames), got {nframes}"
+        )
     return nframes
 
 
@@ -163,7 +169,9 @@ def frame_range(sampling: VideoSampling, total_frames: int, video_fps: float) ->
     (10, 20)
     """
     if video_fps <= 0 or total_frames <= 0:
-        raise ValueError(f"need a positive frame rate and frame count, got {video_fps} fps, {total_frames} frames")
+        raise ValueError(
+            f"need a positive frame rate and frame count, got {video_fps} fps, {total_frames} frames"
+        )
     if sampling.video_start is None and sampling.video_end is None:
         return 0, total_frames - 1
     max_duration = total_frames / video_fps
@@ -192,7 +200,9 @@ def frame_pixel_budget(sampling: VideoSampling, nframes: int) -> tuple[float, fl
     return min_pixels, max_pixels
 
 
-def smart_resize(height: int, width: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
+def smart_resize(
+    height: int, width: int, factor: int, min_pixels: float, max_pixels: float
+) -> tuple[int, int]:
     """qwen-vl-utils' ``smart_resize``: sides divisible by ``factor``, area in budget, aspect kept.
 
     >>> smart_resize(360, 640, 28, 128 * 784, 768 * 784)
@@ -201,7 +211,9 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: float, max_pi
     if max_pixels < min_pixels:
         raise ValueError(f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})")
     if max(height, width) / min(height, width) > MAX_RATIO:
-        raise ValueError(f"aspect ratio must be below {MAX_RATIO}, got {max(height, width) / min(height, width)}")
+        raise ValueError(
+            f"aspect ratio must be below {MAX_RATIO}, got {max(height, width) / min(height, width)}"
+        )
     h_bar = max(factor, _round_by(height, factor))
     w_bar = max(factor, _round_by(width, factor))
     if h_bar * w_bar > max_pixels:
@@ -280,8 +292,10 @@ def select_frames(timestamps: np.ndarray, nframes: int, first_index: int = 0) ->
         # is on its constant-rate slot, so half-way targets tie exactly as in qwen-vl-utils.
         nearest = np.rint(pos)
         pos = np.where(np.abs(pos - nearest) < 1e-6, nearest, pos)
-    right = np.clip(np.searchsorted(pos, targets, side="left"), 1, n_total - 1) if n_total > 1 else np.zeros(
-        nframes, dtype=np.int64
+    right = (
+        np.clip(np.searchsorted(pos, targets, side="left"), 1, n_total - 1)
+        if n_total > 1
+        else np.zeros(nframes, dtype=np.int64)
     )
     if n_total == 1:
         return right.astype(np.int64)

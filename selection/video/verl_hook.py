@@ -35,7 +35,9 @@ def has_visual_content(messages: Sequence[Mapping[str, Any]]) -> bool:
     """
     return any(
         isinstance(message.get("content"), list)
-        and any(isinstance(item, dict) and item.get("type") in {"image", "video"} for item in message["content"])
+        and any(
+            isinstance(item, dict) and item.get("type") in {"image", "video"} for item in message["content"]
+        )
         for message in messages
     )
 
@@ -86,3 +88,26 @@ class QwenVideoMixin:
         from .budget import messages_video_tokens
 
         return messages_video_tokens(messages, image_patch_size=image_patch_size)
+
+    def estimated_prompt_length(self, doc: dict[str, Any]) -> int:
+        """Prompt tokens of a dataset row as the processor will count them, without decoding its videos.
+
+        The chat template renders each video as one ``<|video_pad|>`` that the processor expands to the
+        video's tokens, so the length is the tokenised template plus ``tokens - 1`` per video (exact on
+        constant-frame-rate files; see :mod:`selection.video.budget`). Rows with images fall back to
+        verl's own decoding count. Uses the ``RLHFDataset`` attributes (``processor``, ``prompt_key``,
+        ``apply_chat_template_kwargs``, ``image_patch_size``).
+        """
+        from .qwen import extract_vision_info
+
+        ds: Any = self
+        messages = ds._build_messages(doc, key=ds.prompt_key)
+        infos = extract_vision_info(messages)
+        if any(info.get("video") is None for info in infos):
+            raise ValueError("estimated_prompt_length handles video-only rows; images need verl's own count")
+        raw_prompt = ds.processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **dict(ds.apply_chat_template_kwargs)
+        )
+        text_tokens = len(ds.processor.tokenizer(text=raw_prompt, add_special_tokens=False)["input_ids"])
+        video_tokens = self.video_token_count(messages, image_patch_size=int(ds.image_patch_size))
+        return text_tokens + video_tokens - len(infos)

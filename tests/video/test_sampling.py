@@ -153,5 +153,7 @@ def test_bad_settings_name_the_video_and_field(ele: dict[str, object], message: 
 
 
 def test_none_means_absent_as_in_parquet_structs() -> None:
-    s = VideoSampling.from_element({"type": "video", "video": "a.mp4", "fps": None, "nframes": 8, "max_pixels": None})
+    s = VideoSampling.from_element(
+        {"type": "video", "video": "a.mp4", "fps": None, "nframes": 8, "max_pixels": None}
+    )
     assert s.nframes == 8 and s.fps is None and s.max_pixels is None
