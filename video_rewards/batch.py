@@ -1,7 +1,9 @@
 """The batch path of :func:`video_rewards.score_batch`: the same values as :func:`video_rewards.score`,
 item by item, with as little per-item Python as possible.
 
-Where the time goes, and what is done about it:
+Two paths give the same columns: the whole-batch fast path (:mod:`video_rewards.fastpath`, the default,
+:data:`FAST_PATH`) and the reference batch path below, which also scores every row the fast path cannot
+decide with certainty. In the reference path, where the time goes and what is done about it:
 
 * ground truth: GRPO repeats each prompt's ground truth ``n`` times (verl repeats the very same object),
   so it is validated once per distinct object;

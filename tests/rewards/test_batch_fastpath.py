@@ -53,7 +53,7 @@ ANSWERS = [
     '```json\n{"answer": "B", "start_time": 4, "end_time": 8}\n```', "3", "There are 3 people.", "three",
     "1-2, 8 to 12", "[[1, 5], [8, 12]]", "1 - 5, 8 - 12, 20 - 22", "5 - 1, 8 - 12", "-3 to 5", "x -3 to 5",
     "12 , 18", "[12 , 18]", "12 and 18", "1e3 to 2e3", "12–18", "12 to 18 min", "1 2 3 4", "A B C D",
-    "0 - 0", "70 - 80", "9" * 30 + " to 1", "answer\x00 12 to 18", " 12 to 18 ", "\x1c12 to 18\x1c",
+    "0 - 0", "70 - 80", "9" * 30 + " to 1", "answer\x00 12 to 18", " 12 to 18 ", "\x1c12 to 18\x1c", ' {"answer": "C", "start_time": 0, "end_time": 9}\x1f',
 ]  # fmt: skip
 
 THINKS = ["", "The man sits.", "Around 12 s the cup <b>falls</b> a<b", "x\n" * 3, "⏱ 12 s", "<answ"]
