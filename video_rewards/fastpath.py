@@ -19,8 +19,8 @@ response. Here the per-item work is replaced by passes over the whole batch, in 
   float operations as the reference);
 * IoU, shaping and the weighted sum are numpy expressions over columns.
 
-Measured on the benchmark mix (``benchmarks/bench_rewards.py``) this is about 1.6–2× the reference batch
-path; what is left is CPython's cost per created object (answer strings, regex groups, predictions).
+Measured on the benchmark mix (``benchmarks/bench_rewards.py``) this is about 1.7–1.8× the reference
+batch path; what is left is CPython's cost per created object (answer strings, regex groups, predictions).
 
 Whatever is not in those shapes — a non-ASCII or over-long response, an answer in an unusual spelling,
 an over-long answer, an unusual ground truth, ``require_answer_tag=False`` — is scored by the reference
@@ -65,13 +65,15 @@ __all__ = ["FastColumns", "fast_columns"]
 
 # ----------------------------------------------------------------------------------- ground truth
 
-_NUM_TYPES: Final = (int, float)
+_FLOAT_MAX_INT: Final = 2**1023  # larger ints do not convert to float
 
 
 def _number(value: object) -> float | None:
     """A finite plain ``int``/``float`` (not ``bool``) as float, else ``None`` (left to pydantic)."""
-    if type(value) in _NUM_TYPES and math.isfinite(value):  # type: ignore[arg-type]
-        return float(value)  # type: ignore[arg-type]
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int and -_FLOAT_MAX_INT < value < _FLOAT_MAX_INT:
+        return float(value)
     return None
 
 
@@ -108,26 +110,38 @@ def _segment(obj: dict[str, Any], duration: float) -> tuple[float, float] | None
     return s, min(e, duration)
 
 
-def _options(obj: dict[str, Any]) -> tuple[str, OptionSet] | None:
-    answer = obj.get("answer")
-    options = obj.get("options", ())
+def _option_set(options: object) -> OptionSet | None:
+    """The option set of a plain list/tuple of non-blank strings (at most 26), else ``None``."""
     if (
-        type(answer) is not str
-        or len(answer) != 1
-        or not (answer.isascii() and answer.isalpha())
-        or type(options) not in (list, tuple)
-        or len(options) > 26
-        or not all(type(o) is str and o.strip() for o in options)
+        type(options) not in (list, tuple)
+        or len(options) > 26  # type: ignore[arg-type]
+        or not all(type(o) is str and o.strip() for o in options)  # type: ignore[attr-defined]
     ):
         return None
-    opts = OptionSet.from_options(options)
+    return OptionSet.from_options(options)  # type: ignore[arg-type]
+
+
+def _options(obj: dict[str, Any], seen: dict[int, OptionSet | None]) -> tuple[str, OptionSet] | None:
+    """``(letter, options)`` of a letter answer; ``seen`` caches option lists by identity for one batch
+    (a dataset's rows often share one options list object)."""
+    answer = obj.get("answer")
+    options = obj.get("options", ())
+    if type(answer) is not str or len(answer) != 1 or not (answer.isascii() and answer.isalpha()):
+        return None
+    key = id(options)
+    if key in seen:
+        opts = seen[key]
+    else:
+        opts = seen[key] = _option_set(options)
+    if opts is None:
+        return None
     letter = answer.upper()
     if opts.labels and letter not in opts.labels:
         return None
     return letter, opts
 
 
-def _plain_truth(obj: object) -> Truth | None:
+def _plain_truth(obj: object, seen: dict[int, OptionSet | None] | None = None) -> Truth | None:
     """The usual ground-truth dicts, checked as the pydantic models would; ``None`` for anything else.
 
     Only shapes whose validation is certain are accepted (plain ``str``/``int``/``float`` values, no
@@ -153,14 +167,14 @@ def _plain_truth(obj: object) -> Truth | None:
             return None
         if task == "tvg":
             return Truth("tvg", start=seg[0], end=seg[1], duration=duration)
-        choice = _options(obj)
+        choice = _options(obj, {} if seen is None else seen)
         if choice is None:
             return None
         return Truth("gqa", choice[0], choice[1], seg[0], seg[1], duration)
     if task == "mcq":
         if not keys <= _MCQ_KEYS:
             return None
-        choice = _options(obj)
+        choice = _options(obj, {} if seen is None else seen)
         return None if choice is None else Truth("mcq", choice[0], choice[1])
     if task == "numeric":
         if not keys <= _NUMERIC_KEYS or "answer" not in obj:
@@ -227,13 +241,13 @@ def distinct_truths(
     for j, key in enumerate(position):
         position[key] = j
     inverse = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=n)
-    first_row = np.full(len(position), n, dtype=np.intp)
-    first_row[inverse[::-1]] = np.arange(n - 1, -1, -1)
+    first_row = np.unique(inverse, return_index=True)[1]  # codes are numbered by first occurrence
     objects = [ground_truths[r] for r in first_row.tolist()]
     out: list[Truth] = []
     distinct_keys = list(position)
+    seen: dict[int, OptionSet | None] = {}  # lists alive in `objects`: ids are not reused meanwhile
     for k, obj in enumerate(objects):
-        got = _plain_truth(obj) if plain else None
+        got = _plain_truth(obj, seen) if plain else None
         if got is None:
             src, dur = (None, None) if plain else distinct_keys[k][1:]
             try:
@@ -419,9 +433,11 @@ def _joined_findall(pattern: re.Pattern[str], joined: str, n: int) -> list[Any] 
     return hits[:-1] if len(hits) == n + 1 else None
 
 
-def _numbers(texts: list[str]) -> list[float]:
-    """:func:`~video_rewards.parsing._number_value` of many ``_FAST_NUM`` texts (float() unless clock)."""
-    return [_number_value(t) if ":" in t else float(t) for t in texts]
+def _numbers(texts: list[str]) -> npt.NDArray[np.float64]:
+    """:func:`~video_rewards.parsing._number_value` of many ``_FAST_NUM`` texts, once per distinct text
+    (times written to 0.1 s repeat a lot across a batch)."""
+    value = {t: _number_value(t) if ":" in t else float(t) for t in set(texts)}
+    return np.fromiter(map(value.__getitem__, texts), dtype=np.float64, count=len(texts))
 
 
 def tvg_spans(
@@ -443,9 +459,8 @@ def tvg_spans(
     declined = {pq for pq in set(pairs) if pq[1] and not _prefix_ok(pq[0].rstrip(), pq[1])}
     if declined:
         found[[k for k, pq in enumerate(pairs) if pq in declined]] = False
-    a = [x or y or "0" for x, y in zip(j1, s1, strict=True)]
-    b = [x or y or "0" for x, y in zip(j2, s2, strict=True)]
-    return np.array(_numbers(a)), np.array(_numbers(b)), found
+    ends = _numbers([x or y or "0" for x, y in zip(j1 + j2, s1 + s2, strict=True)])
+    return ends[:n], ends[n:], found
 
 
 def _prefix_ok(prefix: str, sep: str) -> bool:

@@ -356,6 +356,8 @@ def test_long_whitespace_runs_are_checked_past_the_window() -> None:
         {"task": "mcq", "answer": "E", "options": OPTS},  # not an option
         {"task": "gqa", "answer": "B", "options": OPTS, "segment": [4, 4]},  # empty segment
         {"task": "numeric", "answer": 3, "abs_tol": -1.0},  # negative tolerance
+        {"task": "tvg", "segment": [0, 10**400]},  # an int too large for a float
+        {"task": "numeric", "answer": -(10**400)},
     ],
 )
 def test_invalid_truths_are_declined_and_raise_as_the_reference(obj: dict[str, Any]) -> None:
