@@ -410,7 +410,14 @@ def _fast_span(text: str) -> Span | None:
 
 
 # Lists of plain ranges ("2 - 6.5, 14 to 18", "[[2, 6.5], [14, 18]]"), the usual multi-moment answer.
-_FAST_ITEM = r"(?:\[\s*(\d{1,9}(?:\.\d{1,9})?)\s*,\s*(\d{1,9}(?:\.\d{1,9})?)\s*\]|\(\s*(\d{1,9}(?:\.\d{1,9})?)\s*,\s*(\d{1,9}(?:\.\d{1,9})?)\s*\)|(\d{1,9}(?:\.\d{1,9})?)\s*(?:-|–|—|to)\s*(\d{1,9}(?:\.\d{1,9})?))"
+# Each number is whole (no digit, "digit." or colon before it; no digit, ".digit" or colon after it), so "0-00-0.00.1" cannot be
+# cut into adjacent ranges at arbitrary digits (the scanner reads such runs differently: defer to it).
+_FAST_LIST_NUM = r"(?<![\d:])(?<!\d\.)(\d{1,9}(?:\.\d{1,9})?)(?!\d|\.\d|:)"
+_FAST_ITEM = (
+    r"(?:\[\s*" + _FAST_LIST_NUM + r"\s*,\s*" + _FAST_LIST_NUM + r"\s*\]"
+    r"|\(\s*" + _FAST_LIST_NUM + r"\s*,\s*" + _FAST_LIST_NUM + r"\s*\)"
+    r"|" + _FAST_LIST_NUM + r"\s*(?:-|–|—|to)\s*" + _FAST_LIST_NUM + r")"
+)
 _FAST_ITEM_RE: Final = re.compile(_FAST_ITEM)
 _FAST_ITEM_NC = _FAST_ITEM.replace("(\\d", "(?:\\d")  # the same, without capture groups
 # Every optional piece starts with a mandatory non-space character, so no two whitespace runs compete.
