@@ -34,28 +34,37 @@ from video_rewards.truth import GroundTruth
 __all__ = ["score_batch_columns"]
 
 
-def _truths(
-    ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
+def truth_keys(
+    ground_truths: Sequence[Any],
     data_sources: Sequence[str | None] | None,
     durations: Sequence[float | None] | None,
-) -> list[GroundTruth]:
-    """Validated ground truths, one validation per distinct (object, data_source, duration)."""
+) -> list[Any]:
+    """One key per row, equal for rows that share a ground-truth object, data source and duration: the
+    unit of ground-truth validation (GRPO groups share one truth object, so it is validated once)."""
     n = len(ground_truths)
     if data_sources is not None and len(data_sources) != n:
         raise ValueError(f"{len(data_sources)} data_sources for {n} ground truths")
     if durations is not None and len(durations) != n:
         raise ValueError(f"{len(durations)} durations for {n} ground truths")
     if data_sources is None and durations is None:
-        keys: list[Any] = list(map(id, ground_truths))
-    else:
-        keys = list(
-            zip(
-                map(id, ground_truths),
-                data_sources if data_sources is not None else [None] * n,
-                durations if durations is not None else [None] * n,
-                strict=True,
-            )
+        return list(map(id, ground_truths))
+    return list(
+        zip(
+            map(id, ground_truths),
+            data_sources if data_sources is not None else [None] * n,
+            durations if durations is not None else [None] * n,
+            strict=True,
         )
+    )
+
+
+def _truths(
+    ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
+    data_sources: Sequence[str | None] | None,
+    durations: Sequence[float | None] | None,
+) -> list[GroundTruth]:
+    """Validated ground truths, one validation per distinct (object, data_source, duration)."""
+    keys = truth_keys(ground_truths, data_sources, durations)
     obj_of = dict(zip(keys, ground_truths, strict=True))
     validated: dict[Any, GroundTruth] = {}
     for key, obj in obj_of.items():

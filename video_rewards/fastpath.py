@@ -220,27 +220,14 @@ def distinct_truths(
     """``(truths, inverse, objects, keys)``: one :class:`Truth` per distinct ``(object, data_source,
     duration)`` (as the reference deduplicates), ``inverse`` mapping rows to them. Invalid ground truth
     raises the reference's ``ValueError`` naming the first bad row."""
-    n = len(ground_truths)
-    if data_sources is not None and len(data_sources) != n:
-        raise ValueError(f"{len(data_sources)} data_sources for {n} ground truths")
-    if durations is not None and len(durations) != n:
-        raise ValueError(f"{len(durations)} durations for {n} ground truths")
+    from video_rewards.batch import truth_keys
+
     plain = data_sources is None and durations is None
-    if plain:
-        keys: list[Any] = list(map(id, ground_truths))
-    else:
-        keys = list(
-            zip(
-                map(id, ground_truths),
-                data_sources if data_sources is not None else [None] * n,
-                durations if durations is not None else [None] * n,
-                strict=True,
-            )
-        )
+    keys = truth_keys(ground_truths, data_sources, durations)
     position: dict[Any, int] = dict.fromkeys(keys, 0)
     for j, key in enumerate(position):
         position[key] = j
-    inverse = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=n)
+    inverse = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys))
     first_row = np.unique(inverse, return_index=True)[1]  # codes are numbered by first occurrence
     objects = [ground_truths[r] for r in first_row.tolist()]
     out: list[Truth] = []
