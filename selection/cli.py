@@ -62,6 +62,16 @@ def _add_rule_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--allow-unscored", action="store_true", help="drop dataset rows without a score instead of failing"
     )
+    g.add_argument(
+        "--drop-invalid-stats",
+        action="store_true",
+        help="drop rows with NaN/infinite/negative statistics (counted as invalid_stats) instead of failing",
+    )
+    p.add_argument(
+        "--no-fingerprint-check",
+        action="store_true",
+        help="use scores without checking they were computed on this dataset (see README)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cpus-per-worker", type=float, default=1.0)
     r.add_argument("--ray-address", help="existing cluster ('auto'); default starts a local Ray")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = r.add_argument_group("adaptive rollouts (--n is n_max; see selection.adaptive)")
+    a.add_argument(
+        "--adaptive", action="store_true", help="draw in rounds; stop each sample once keep/drop is decided"
+    )
+    a.add_argument("--min-std", type=float, default=0.0, help="the std threshold `select --min-std` will use")
+    a.add_argument("--error", type=float, help="the rule's error level (default 0.02; lower: more recall)")
+    a.add_argument("--reward-config", type=Path, help="YAML/JSON of video_rewards.RewardConfig fields")
 
     s = sub.add_parser("score", help="score rollouts: one row per sample with the spread of its rewards")
     s.add_argument("--dataset", type=Path, required=True, help="the dataset the rollouts were made from")
@@ -131,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", type=Path, required=True)
     p.add_argument("--output", type=Path, required=True, help="directory for report.md and PNGs")
     p.add_argument("--selection", type=Path, help="a `select` output: use the rule recorded in it")
+    p.add_argument("--dataset", type=Path, help="check the scores were computed on this dataset")
     _add_rule_flags(p)
     return parser
 
@@ -162,6 +180,8 @@ def _rule_config(args: argparse.Namespace) -> Any:
             data[key] = getattr(args, key)
     if args.allow_unscored:
         data["allow_unscored"] = True
+    if args.drop_invalid_stats:
+        data["drop_invalid_stats"] = True
     if base is None and not data:
         return None
     return SelectConfig.model_validate(data)
@@ -196,10 +216,17 @@ def _run(args: argparse.Namespace) -> str:
             cpus_per_worker=args.cpus_per_worker,
             ray_address=args.ray_address,
             progress=not args.no_progress,
+            adaptive=_adaptive_config(args),
         )
         summary = run_rollout(config)
+        adaptive = summary.get("adaptive")
+        share = (
+            f" ({adaptive['rollout_share']:.0%} of the full rule's; kept {adaptive['kept']}, dropped {adaptive['dropped']})"
+            if adaptive and adaptive["rollout_share"] is not None
+            else ""
+        )
         return (
-            f"rollout: {summary['samples_done']}/{summary['samples_total']} samples, {summary['rollouts']} rollouts, "
+            f"rollout: {summary['samples_done']}/{summary['samples_total']} samples, {summary['rollouts']} rollouts{share}, "
             f"{summary['failed_samples']} failed {summary['failed_by_reason'] or ''} -> {args.output}"
         )
     if args.command == "score":
@@ -223,14 +250,22 @@ def _run(args: argparse.Namespace) -> str:
         counts = meta["counts"]
         return (
             f"score: {counts['rollouts']} rollouts, {counts['samples_scored']} samples scored, "
-            f"{counts['samples_failed']} failed, in {meta['seconds']} s -> {args.output}"
+            f"{counts['samples_failed']} failed {counts['failed_by_reason'] or ''}, in {meta['seconds']} s "
+            f"-> {args.output}"
         )
     if args.command == "select":
         from selection.rules import SelectConfig
         from selection.select import select_dataset
 
         rule = _rule_config(args) or SelectConfig()
-        meta = select_dataset(args.dataset, args.scores, args.output, rule, dropped_output=args.dropped)
+        meta = select_dataset(
+            args.dataset,
+            args.scores,
+            args.output,
+            rule,
+            dropped_output=args.dropped,
+            verify_fingerprint=not args.no_fingerprint_check,
+        )
         counts = meta["counts"]
         inf = meta["informative_fraction"]
         return (
@@ -239,8 +274,30 @@ def _run(args: argparse.Namespace) -> str:
         )
     from selection.report import write_report
 
-    md = write_report(args.scores, args.output, config=_rule_config(args), selection=args.selection)
+    md = write_report(
+        args.scores,
+        args.output,
+        config=_rule_config(args),
+        selection=args.selection,
+        dataset=args.dataset,
+        verify_fingerprint=not args.no_fingerprint_check,
+    )
     return f"report: {md}"
+
+
+def _adaptive_config(args: argparse.Namespace) -> Any:
+    from selection.adaptive_rollout import AdaptiveConfig
+
+    if not args.adaptive:
+        if args.error is not None or args.reward_config is not None or args.min_std:
+            raise ValueError("--min-std / --error / --reward-config of `rollout` need --adaptive")
+        return None
+    options: dict[str, Any] = {"min_std": args.min_std}
+    if args.error is not None:
+        options["error"] = args.error
+    if args.reward_config is not None:
+        options["reward"] = _reward_config(args.reward_config).model_dump(mode="json")
+    return AdaptiveConfig(**options)
 
 
 def _reward_config(path: Path | None) -> Any:

@@ -62,12 +62,18 @@ def write_parquet_atomic(
 
 
 def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write ``text`` (UTF-8) like :func:`write_parquet_atomic`: whole or not at all, no temporary left behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        # e.g. the target is a directory, the disk is full, or text holds an unencodable surrogate.
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -5,6 +5,10 @@ Input: the score table, and the selection rule — taken from a ``select`` outpu
 (they are deterministic and need only the score columns), so the report shows exactly what ``select``
 kept and dropped, per task and per data source, and the fraction of informative groups (samples whose n
 rewards are not all equal) before and after.
+
+With ``--selection``, the scores must come from the same dataset as the scores that selection was made
+from; with ``--dataset``, from that dataset (fingerprints, :mod:`selection.checks`). Mismatches are errors
+naming both files.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from selection.checks import check_same_dataset, check_scores_match_dataset
+from selection.dataset import load_ground_truths
 from selection.io import read_metadata, write_text_atomic
 from selection.rules import SelectConfig, SelectionResult, run_rules
 from selection.select import informative_fraction, load_scores
@@ -54,7 +60,10 @@ def _breakdown(result: SelectionResult, by: str) -> pd.DataFrame:
     inf_after = kept.groupby(kept[by].fillna("?")).apply(informative_fraction, include_groups=False)
     counts["informative_before"] = [_pct(inf_before.get(g)) for g in counts.index]
     counts["informative_after"] = [_pct(inf_after.get(g)) for g in counts.index]
-    counts["mean_reward_std"] = t.groupby(t[by].fillna("?"))["reward_std"].mean().reindex(counts.index)
+    valid = t[t["drop_reason"] != "invalid_stats"]  # an inf there would make the whole group's mean inf
+    counts["mean_reward_std"] = (
+        valid.groupby(valid[by].fillna("?"))["reward_std"].mean().reindex(counts.index)
+    )
     return counts.reset_index().rename(columns={by: by})
 
 
@@ -64,7 +73,8 @@ def _histograms(result: SelectionResult, out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = result.table[result.table["n"] > 0]
+    # Rows dropped as invalid_stats may hold inf / negative values: they would break the bins.
+    t = result.table[(result.table["n"] > 0) & (result.table["drop_reason"] != "invalid_stats")]
     kept = t[t["drop_reason"].isna()]
     names = []
     for col, title in (("reward_std", "reward std over the n rollouts"), ("reward_mean", "mean reward")):
@@ -89,10 +99,10 @@ def _histograms(result: SelectionResult, out: Path) -> list[str]:
 
 
 def build_report(
-    scores: pd.DataFrame, config: SelectConfig, score_meta: dict[str, Any]
+    scores: pd.DataFrame, config: SelectConfig, score_meta: dict[str, Any], *, where: str = "scores"
 ) -> tuple[str, SelectionResult]:
     """The Markdown text (without images) and the selection decisions."""
-    result = run_rules(scores, config)
+    result = run_rules(scores, config, where=where)
     t = result.table
     kept = t[t["drop_reason"].isna()]
     before, after = informative_fraction(t), informative_fraction(kept)
@@ -105,6 +115,8 @@ def build_report(
         "",
         f"Reward version `{score_meta.get('reward_version', '?')}`, model `{score_meta.get('model', '?')}`, "
         f"rollouts `{json.dumps(score_meta.get('rollout_settings'), sort_keys=True)}`.",
+        f"Dataset `{score_meta.get('dataset', '?')}` ({score_meta.get('dataset_rows', '?')} rows, fingerprint "
+        f"`{score_meta.get('dataset_fingerprint') or 'not recorded'}`).",
         "",
         "## Dropped, by reason",
         "",
@@ -133,12 +145,26 @@ def write_report(
     output_dir: str | Path,
     config: SelectConfig | None = None,
     selection: str | Path | None = None,
+    *,
+    dataset: str | Path | None = None,
+    verify_fingerprint: bool = True,
 ) -> Path:
-    """Write ``report.md``, ``report.json`` and the histograms to ``output_dir``; returns the Markdown path."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``report.md``, ``report.json`` and the histograms to ``output_dir``; returns the Markdown path.
+
+    ``selection`` / ``dataset`` (optional) are checked against the scores' dataset fingerprint unless
+    ``verify_fingerprint`` is off. Every check runs before anything is written.
+    """
+    score_meta = read_metadata(scores_path)
+    selection_meta = read_metadata(selection) if selection is not None else {}
+    if verify_fingerprint and selection is not None:
+        check_same_dataset(scores_path, score_meta, selection, selection_meta)
+    if verify_fingerprint and dataset is not None:
+        truths = load_ground_truths(dataset)
+        check_scores_match_dataset(
+            scores_path, score_meta, dataset, truths.fingerprint(), len(truths.samples)
+        )
     if config is None and selection is not None:
-        recorded = read_metadata(selection).get("config")
+        recorded = selection_meta.get("config")
         if recorded is None:
             raise ValueError(
                 f"{selection}: no selection config in its metadata (not written by `selection select`?)"
@@ -146,8 +172,9 @@ def write_report(
         config = SelectConfig.model_validate(recorded)
     config = config or SelectConfig()
     scores = load_scores(scores_path)
-    score_meta = read_metadata(scores_path)
-    text, result = build_report(scores, config, score_meta)
+    text, result = build_report(scores, config, score_meta, where=f"scores {scores_path}")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     images = _histograms(result, out)
     text += "\n## Histograms\n\n" + "\n".join(f"![{name}]({name})" for name in images) + "\n"
     md = write_text_atomic(text, out / "report.md")

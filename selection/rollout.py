@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from selection.dataset import DatasetError, read_sample_ids, require_columns
+from selection.adaptive_rollout import AdaptiveConfig, adaptive_table, run_adaptive
+from selection.dataset import DatasetError, load_ground_truths, read_sample_ids, require_columns
 from selection.engines import Completion, Engine, SamplingConfig, make_engine
 from selection.io import write_parquet_atomic, write_text_atomic
 from selection.prompts import PreparedSample, SampleFailure, prepare_sample
@@ -46,7 +47,9 @@ __all__ = ["ChunkWorker", "RolloutConfig", "RunMismatchError", "run_rollout", "s
 
 SHARD_DIR = "shards"
 #: Fields of run.json that must match for a restart to continue an existing run.
-_IDENTITY = ("dataset", "dataset_rows", "dataset_bytes", "model", "engine", "sampling", "shard_size", "limit")
+_IDENTITY = (
+    "dataset", "dataset_rows", "dataset_bytes", "model", "engine", "sampling", "shard_size", "limit", "adaptive",
+)  # fmt: skip
 
 
 class RolloutConfig(BaseModel):
@@ -71,6 +74,9 @@ class RolloutConfig(BaseModel):
     cpus_per_worker: float = Field(default=1.0, gt=0.0)
     ray_address: str | None = None
     progress: bool = True
+    adaptive: AdaptiveConfig | None = Field(
+        default=None, description="draw in rounds and stop each sample once decided (sampling.n is n_max)"
+    )
 
 
 class RunMismatchError(ValueError):
@@ -102,11 +108,15 @@ def _run_identity(config: RolloutConfig, rows: int) -> dict[str, Any]:
         "sampling": config.sampling.model_dump(mode="json"),
         "shard_size": config.shard_size,
         "limit": config.limit,
+        "adaptive": config.adaptive.model_dump(mode="json") if config.adaptive else None,
     }
 
 
 def _settings_json(config: RolloutConfig) -> str:
-    return json.dumps({"engine": config.engine, **config.sampling.model_dump(mode="json")}, sort_keys=True)
+    settings: dict[str, Any] = {"engine": config.engine, **config.sampling.model_dump(mode="json")}
+    if config.adaptive is not None:
+        settings["adaptive"] = config.adaptive.model_dump(mode="json")
+    return json.dumps(settings, sort_keys=True)
 
 
 @dataclass
@@ -138,6 +148,8 @@ class ChunkWorker:
             else make_engine(config.engine, config.model, **config.engine_options)
         )
         self.settings = _settings_json(config)
+        # Adaptive runs score rollouts as they arrive: the ground truths are needed here, not only in `score`.
+        self.truths = load_ground_truths(config.dataset) if config.adaptive is not None else None
 
     def rows(self, chunk: int) -> tuple[list[dict[str, Any]], list[int]]:
         start = chunk * self.config.shard_size
@@ -156,10 +168,18 @@ class ChunkWorker:
                 )
             )
         ready = [p for p in prepared if isinstance(p, PreparedSample)]
-        completions = dict(
-            zip((p.sample_id for p in ready), self.engine.generate(ready, self.config.sampling), strict=True)
-        )
-        table, failures = self._table(prepared, completions)
+        if self.config.adaptive is not None and self.truths is not None:
+            start = chunk * self.config.shard_size
+            positions = {sid: start + i for i, sid in enumerate(ids)}
+            outcomes = run_adaptive(
+                self.engine, self.config.sampling, self.config.adaptive, ready, self.truths, positions
+            )
+            table, failures = adaptive_table(prepared, outcomes, self.settings)
+        else:
+            completions = dict(
+                zip((p.sample_id for p in ready), self.engine.generate(ready, self.config.sampling), strict=True)
+            )
+            table, failures = self._table(prepared, completions)
         write_parquet_atomic(
             table, shard_path(self.config.output, chunk), {"chunk": chunk, "settings": self.settings}
         )
@@ -242,6 +262,7 @@ def _summarize(config: RolloutConfig, total: int, elapsed: float, done_now: int)
 
     samples = rollouts = 0
     failures: list[dict[str, Any]] = []
+    decisions: Counter[str] = Counter()
     for shard in sorted((config.output / SHARD_DIR).glob("rollouts-*.parquet")):
         t = pq.read_table(shard, columns=["sample_id", "rollout_index", "error"])
         errors = t.column("error").to_pylist()
@@ -249,6 +270,9 @@ def _summarize(config: RolloutConfig, total: int, elapsed: float, done_now: int)
         samples += len(set(ids))
         rollouts += sum(e is None for e in errors)
         failures += [{"sample_id": s, "error": e} for s, e in zip(ids, errors, strict=True) if e is not None]
+        if config.adaptive is not None:
+            per_sample = pq.read_table(shard, columns=["sample_id", "adaptive_decision"]).to_pandas()
+            decisions.update(per_sample.drop_duplicates("sample_id")["adaptive_decision"].dropna().tolist())
     by_reason = Counter(f["error"].split(":")[0] for f in failures)
     summary = {
         "samples_total": total,
@@ -263,6 +287,15 @@ def _summarize(config: RolloutConfig, total: int, elapsed: float, done_now: int)
             "samples_per_s": round(done_now / elapsed, 3) if elapsed > 0 else None,
         },
     }
+    if config.adaptive is not None:
+        decided = samples - len(failures)
+        full = decided * config.sampling.n
+        summary["adaptive"] = {
+            "kept": decisions["keep"],
+            "dropped": decisions["drop"],
+            "rollouts_full_rule": full,
+            "rollout_share": round(rollouts / full, 4) if full else None,
+        }
     write_text_atomic(json.dumps(summary, indent=2), config.output / "summary.json")
     return summary
 

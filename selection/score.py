@@ -1,26 +1,32 @@
 """``selection score``: rollouts + dataset → one row per sample with the spread of its rewards.
 
 Streaming: rollouts are read in record batches, scored with :func:`video_rewards.score_batch` (optionally in
-worker processes), and folded into per-sample running statistics (count, mean, M2 — Chan's parallel
-update, exact for any split of the rollouts into batches — min and max) with vectorised group-bys. Memory
-is O(samples), not O(rollouts); rollouts need not be grouped or ordered.
+worker processes), and folded into per-sample running statistics (:mod:`selection.stats`). Memory is
+O(samples), not O(rollouts); rollouts need not be grouped or ordered.
 
 Output columns: ``sample_id``, ``task``, ``data_source``, ``n`` (scored rollouts), ``reward_mean``,
 ``reward_std`` (population std), ``reward_min``, ``reward_max``, ``informative`` (the n rewards are not all
 equal), ``format_mean``, ``accuracy_mean``, ``accuracy_std``, ``iou_mean``, ``iou_std`` (NaN where the task
 has no such component), ``pass_rate`` (share of rollouts with accuracy ≥ ``pass_threshold``; NaN for tasks
-without accuracy), ``parse_failure_rate``, ``failure`` (why a sample has no rollouts, else null),
-``reward_version``, ``model``, ``rollout_settings``. The file's metadata records the reward config too.
+without accuracy), ``parse_failure_rate``, ``failure`` (why a sample could not be scored, else null),
+``reward_version``, ``model``, ``rollout_settings``. The file's metadata records the reward config and
+the dataset's fingerprint (:func:`selection.dataset.truth_fingerprint`), which ``select`` / ``report`` /
+the verl filter check.
+
+One bad row never stops the run: a sample whose rollout failed (``error``), whose ground truth is invalid
+(``invalid_ground_truth: …``, naming the row) or whose scoring raised (``scoring_error: …``) gets a
+``failure`` and is counted in ``counts.failed_by_reason``; ``select`` drops it as ``failed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selection.dataset import DatasetError, GroundTruthIndex, load_ground_truths
 from selection.io import RolloutSource, open_rollouts, write_parquet_atomic
+from selection.stats import ScoreStats
 from video_rewards import RewardConfig
 
 if TYPE_CHECKING:
@@ -64,7 +71,6 @@ SCORE_COLUMNS = (
     "model",
     "rollout_settings",
 )
-_METRICS = ("reward", "format", "accuracy", "iou")
 Array = npt.NDArray[Any]
 
 
@@ -79,115 +85,73 @@ class ScoreConfig(BaseModel):
     workers: int = Field(default=1, ge=1, description="processes computing rewards (1 = in-process)")
 
 
-class _Stat:
-    """Running count / mean / M2 / min / max per sample for one metric (NaN values are skipped)."""
-
-    def __init__(self, size: int) -> None:
-        self.count = np.zeros(size, dtype=np.int64)
-        self.mean = np.zeros(size)
-        self.m2 = np.zeros(size)
-        self.min = np.full(size, np.inf)
-        self.max = np.full(size, -np.inf)
-
-    def update(self, pos: Array, values: Array) -> None:
-        valid = ~np.isnan(values)
-        if not valid.all():
-            pos, values = pos[valid], values[valid]
-        if len(pos) == 0:
-            return
-        order = np.argsort(pos, kind="stable")
-        pos, values = pos[order], values[order]
-        starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
-        groups = pos[starts]
-        nb = np.diff(np.r_[starts, len(pos)])
-        mean_b = np.add.reduceat(values, starts) / nb
-        m2_b = np.add.reduceat((values - np.repeat(mean_b, nb)) ** 2, starts)
-        na = self.count[groups]
-        n = na + nb
-        delta = mean_b - self.mean[groups]
-        self.mean[groups] += delta * nb / n
-        self.m2[groups] += m2_b + delta**2 * na * nb / n
-        self.count[groups] = n
-        self.min[groups] = np.minimum(self.min[groups], np.minimum.reduceat(values, starts))
-        self.max[groups] = np.maximum(self.max[groups], np.maximum.reduceat(values, starts))
-
-    def mean_or_nan(self) -> Array:
-        with np.errstate(invalid="ignore"):
-            return np.where(self.count > 0, self.mean, np.nan)
-
-    def std_or_nan(self) -> Array:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            std = np.sqrt(np.maximum(self.m2, 0.0) / self.count)
-        # All-equal values have exactly zero spread; M2 can carry rounding residue (mean of 0.1s ≠ 0.1).
-        std[self.min == self.max] = 0.0
-        return np.where(self.count > 0, std, np.nan)
-
-
-class ScoreStats:
-    """The per-sample accumulators behind ``score``; :meth:`add` takes one scored batch."""
-
-    def __init__(self, size: int, pass_threshold: float) -> None:
-        self.size = size
-        self.pass_threshold = pass_threshold
-        self.stats = {m: _Stat(size) for m in _METRICS}
-        self.passes = np.zeros(size, dtype=np.int64)
-        self.parse_failed = np.zeros(size, dtype=np.int64)
-        self.failure = np.full(size, None, dtype=object)
-        self._seen = np.zeros(size, dtype=np.uint64)  # bit k: rollout_index k seen (k < 64)
-        self.rollouts = 0
-
-    def check_duplicates(self, pos: Array, rollout_index: Array, sample_ids: Array, where: str) -> None:
-        """Raise naming the first repeated (sample_id, rollout_index) pair; indices ≥ 64 are not checked."""
-        small = (rollout_index >= 0) & (rollout_index < 64)
-        p, k, sids = pos[small], rollout_index[small].astype(np.uint64), sample_ids[small]
-        keys = p.astype(np.uint64) * np.uint64(64) + k
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        if (counts > 1).any():
-            i = int(first[np.flatnonzero(counts > 1)[0]])
-            raise DatasetError(f"{where}: duplicate rollout sample_id={sids[i]} rollout_index={int(k[i])}")
-        bits = np.left_shift(np.uint64(1), k)
-        clash = (self._seen[p] & bits) != 0
-        if clash.any():
-            i = int(np.flatnonzero(clash)[0])
-            raise DatasetError(
-                f"{where}: duplicate rollout sample_id={sids[i]} rollout_index={int(k[i])} (seen in an earlier batch)"
-            )
-        np.bitwise_or.at(self._seen, p, bits)
-
-    def add(self, pos: Array, columns: dict[str, Array]) -> None:
-        self.rollouts += len(pos)
-        self.stats["reward"].update(pos, columns["score"].astype(np.float64))
-        self.stats["format"].update(pos, columns["format"].astype(np.float64))
-        acc = columns["accuracy"].astype(np.float64)
-        self.stats["accuracy"].update(pos, acc)
-        self.stats["iou"].update(pos, columns["iou"].astype(np.float64))
-        with np.errstate(invalid="ignore"):
-            np.add.at(self.passes, pos, acc >= self.pass_threshold)
-        np.add.at(self.parse_failed, pos, columns["parse_failed"].astype(np.int64))
-
-    def mark_failed(self, pos: Array, reasons: list[str]) -> None:
-        for p, r in zip(pos.tolist(), reasons, strict=True):
-            self.failure[p] = r
-
-
 # Scoring processes inherit the dataset columns by fork; only (positions, responses) cross the boundary.
 # Each process parses (validates) a row's ground truth the first time it sees the row, then caches it.
 _WORKER: dict[str, Any] = {}
+_COLUMNS = ("score", "format", "accuracy", "iou", "parse_failed")
 
 
-def _score_chunk(pos: Array, responses: pa.Array) -> tuple[dict[str, Array], dict[int, str]]:
-    from video_rewards import score_batch
+@dataclass
+class _Chunk:
+    """One scored chunk: the positions that were scored (rows of ``cols``) and the samples that failed."""
+
+    pos: Array
+    cols: dict[str, Array]
+    new_tasks: dict[int, str]
+    failures: dict[int, str]
+
+
+def _score_chunk(pos: Array, responses: pa.Array) -> _Chunk:
+    import pyarrow as pa
 
     gts: GroundTruthIndex = _WORKER["gts"]
     cache = _WORKER.get("cache")
-    if cache is None:  # position -> parsed ground truth, filled on first sight
+    if cache is None:  # position -> parsed ground truth (or the reason it is invalid), filled on first sight
         cache = _WORKER["cache"] = np.full(len(gts.samples), None, dtype=object)
     new_tasks: dict[int, str] = {}
+    failures: dict[int, str] = {}
     for p in np.unique(pos[cache[pos] == None]).tolist():  # noqa: E711 - elementwise on an object array
-        cache[p] = gts.parse(p)
-        new_tasks[p] = cache[p].task
-    cols = score_batch(responses.to_pylist(), cache[pos].tolist(), config=_WORKER["reward"])
-    return {k: cols[k] for k in ("score", "format", "accuracy", "iou", "parse_failed")}, new_tasks
+        try:
+            cache[p] = gts.parse(p)
+            new_tasks[p] = cache[p].task
+        except DatasetError as exc:
+            cache[p] = failures[p] = f"invalid_ground_truth: {exc}"
+    truths = cache[pos]
+    valid = np.fromiter((not isinstance(t, str) for t in truths), dtype=bool, count=len(pos))
+    if not valid.all():
+        pos, truths, responses = pos[valid], truths[valid], responses.filter(pa.array(valid))
+    texts = responses.to_pylist()
+    try:
+        cols = _score(texts, truths.tolist())
+    except Exception:  # isolate the rollouts that raise; the rest of the chunk is scored
+        logger.warning(
+            "scoring a batch raised; rescoring its %d rollouts one by one", len(texts), exc_info=True
+        )
+        return _score_one_by_one(pos, texts, truths.tolist(), new_tasks, failures)
+    return _Chunk(pos, cols, new_tasks, failures)
+
+
+def _score(texts: list[str], truths: list[Any]) -> dict[str, Array]:
+    from video_rewards import score_batch
+
+    cols = score_batch(texts, truths, config=_WORKER["reward"])
+    return {k: cols[k] for k in _COLUMNS}
+
+
+def _score_one_by_one(
+    pos: Array, texts: list[str], truths: list[Any], new_tasks: dict[int, str], failures: dict[int, str]
+) -> _Chunk:
+    """Score rollout by rollout; a sample with a rollout whose scoring raises fails as ``scoring_error``."""
+    ok: list[int] = []
+    parts: list[dict[str, Array]] = []
+    for i, (p, text, truth) in enumerate(zip(pos.tolist(), texts, truths, strict=True)):
+        try:
+            parts.append(_score([text], [truth]))
+            ok.append(i)
+        except Exception as exc:  # a reward bug must cost one sample, not the run
+            failures.setdefault(p, f"scoring_error: {type(exc).__name__}: {str(exc)[:200]}")
+    cols = {k: np.concatenate([c[k] for c in parts]) if parts else np.empty(0) for k in _COLUMNS}
+    return _Chunk(pos[np.asarray(ok, dtype=np.int64)], cols, new_tasks, failures)
 
 
 @dataclass
@@ -245,12 +209,11 @@ def _prepare_batches(
             yield _Batch(pos=pos, responses=responses_col)
 
 
-def _scored(
-    batches: Iterator[_Batch], workers: int
-) -> Iterator[tuple[Array, tuple[dict[str, Array], dict[int, str]]]]:
+def _scored(batches: Iterator[_Batch], workers: int) -> Iterator[tuple[int, _Chunk]]:
+    """``(rollouts read, scored chunk)`` pairs, in-process or from one process per shard of the samples."""
     if workers <= 1:
         for b in batches:
-            yield b.pos, _score_chunk(b.pos, b.responses)
+            yield len(b.pos), _score_chunk(b.pos, b.responses)
         return
     import pyarrow as pa
 
@@ -258,7 +221,7 @@ def _scored(
     # samples' ground truths. fork: the processes inherit the dataset columns instead of unpickling them.
     ctx = multiprocessing.get_context("fork")
     pools = [ProcessPoolExecutor(1, mp_context=ctx) for _ in range(workers)]
-    pending: deque[tuple[Array, Future[tuple[dict[str, Array], dict[int, str]]]]] = deque()
+    pending: deque[tuple[Array, Future[_Chunk]]] = deque()
     try:
         for b in batches:
             owner = b.pos % workers
@@ -269,10 +232,10 @@ def _scored(
                     pending.append((sub, pool.submit(_score_chunk, sub, b.responses.take(pa.array(idx)))))
             while len(pending) > 2 * workers:  # bounded: at most ~2 batches in flight
                 pos, fut = pending.popleft()
-                yield pos, fut.result()
+                yield len(pos), fut.result()
         while pending:
             pos, fut = pending.popleft()
-            yield pos, fut.result()
+            yield len(pos), fut.result()
     finally:
         for pool in pools:
             pool.shutdown(cancel_futures=True)
@@ -308,16 +271,22 @@ def score_rollouts(
     bar = tqdm(total=source.num_rows(), unit="rollout", file=sys.stderr, disable=not progress, desc="score")
     try:
         batches = _prepare_batches(source, gts, stats, config.batch_size, seen_settings)
-        for pos, (cols, new_tasks) in _scored(batches, config.workers):
-            stats.add(pos, cols)
-            for p, task in new_tasks.items():
+        for read, chunk in _scored(batches, config.workers):
+            stats.add(chunk.pos, chunk.cols)
+            for p, task in chunk.new_tasks.items():
                 tasks[p] = task
-            bar.update(len(pos))
+            for p, reason in chunk.failures.items():
+                if stats.failure[p] is None:
+                    logger.warning("sample %s not scored: %s", gts.samples.ids[p], reason)
+                    stats.failure[p] = reason
+            bar.update(read)
     finally:
         bar.close()
         _WORKER.clear()
     for p in np.flatnonzero((tasks == None) & (stats.failure != None)).tolist():  # noqa: E711
-        tasks[p] = gts.parse(p).task  # failed samples: no rollout was scored, read the task here
+        # Failed samples: no rollout was scored, read the task here (an invalid truth leaves it null).
+        with contextlib.suppress(DatasetError):
+            tasks[p] = gts.parse(p).task
     if stats.rollouts == 0 and not any(f is not None for f in stats.failure):
         raise DatasetError(f"rollouts {source.path}: no rollouts (the files hold 0 rows)")
 
@@ -331,11 +300,13 @@ def score_rollouts(
         settings = source.run.get("sampling")
     settings_json = json.dumps(settings, sort_keys=True) if settings is not None else "unknown"
     table = _to_table(gts, tasks, stats, vr.REWARD_VERSION, str(model_name), settings_json)
-    without = int(np.sum((stats.stats["reward"].count == 0) & (stats.failure == None)))  # noqa: E711
+    failed = stats.failure != None  # noqa: E711 - elementwise on an object array
+    without = int(np.sum((stats.stats["reward"].count == 0) & ~failed))
     counts = {
         "rollouts": stats.rollouts,
-        "samples_scored": int(np.sum(stats.stats["reward"].count > 0)),
-        "samples_failed": int(np.sum(stats.failure != None)),  # noqa: E711
+        "samples_scored": int(np.sum((stats.stats["reward"].count > 0) & ~failed)),
+        "samples_failed": int(np.sum(failed)),
+        "failed_by_reason": dict(Counter(str(f).split(":")[0] for f in stats.failure[failed].tolist())),
         "dataset_samples_without_rollouts": without,
     }
     seconds = round(time.perf_counter() - started, 3)
@@ -348,6 +319,8 @@ def score_rollouts(
         "rollout_settings": settings,
         "engine": source.run.get("engine"),
         "dataset": str(dataset),
+        "dataset_fingerprint": gts.fingerprint(),
+        "dataset_rows": len(gts.samples),
         "rollouts": str(rollouts),
         "counts": counts,
         "seconds": seconds,

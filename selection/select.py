@@ -3,8 +3,12 @@
 Kept rows keep every dataset column unchanged and gain ``sel_reward_std``, ``sel_reward_mean``,
 ``sel_pass_rate``, ``sel_n``, ``sel_keep_reason``, ``sel_format_mean``, ``sel_accuracy_mean`` and
 ``sel_iou_mean``. Dropped rows get the same columns plus ``drop_reason``. Both files record, in their
-parquet metadata, the rule config, the counts per reason, the informative-group fractions and the score
-file's provenance (reward version and config, model, rollout settings).
+parquet metadata, the rule config, the counts per reason, the informative-group fractions, the score
+file's provenance (reward version and config, model, rollout settings, dataset fingerprint) and
+``rows_fingerprint``: the fingerprint of the rows that file holds, which the verl filter checks.
+
+Scores made on another dataset (their recorded fingerprint differs from the dataset's) are refused before
+anything is written (:mod:`selection.checks`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from selection.dataset import DatasetError, SampleIndex, read_sample_ids, require_columns
+from selection.checks import check_scores_match_dataset
+from selection.dataset import (
+    DatasetError,
+    SampleIndex,
+    load_ground_truths,
+    read_sample_ids,
+    require_columns,
+    table_fingerprint,
+)
 from selection.io import read_metadata, write_parquet_atomic
 from selection.rules import RULE_COLUMNS, SelectConfig, run_rules
 
@@ -77,21 +89,33 @@ def select_dataset(
     config: SelectConfig,
     *,
     dropped_output: str | Path | None = None,
+    verify_fingerprint: bool = True,
 ) -> dict[str, Any]:
-    """Run the rules and write the kept / dropped dataset rows; returns the recorded metadata."""
+    """Run the rules and write the kept / dropped dataset rows; returns the recorded metadata.
+
+    ``verify_fingerprint=False`` uses scores without checking they were computed on ``dataset``.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     score_frame = load_scores(scores)
     score_meta = read_metadata(scores)
-    ids = read_sample_ids(dataset)
+    fingerprint: str | None = None
+    if verify_fingerprint:
+        truths = load_ground_truths(dataset)
+        ids = truths.samples.ids
+        fingerprint = truths.fingerprint()
+        check_scores_match_dataset(scores, score_meta, dataset, fingerprint, len(ids))
+    else:
+        ids = read_sample_ids(dataset)
+        logger.warning("fingerprint check off: scores %s are not checked against dataset %s", scores, dataset)
     index = SampleIndex(ids)
     positions = index.positions(score_frame["sample_id"].to_numpy(np.int64), where=f"scores {scores}")
 
     scored = np.zeros(len(ids), dtype=bool)
     scored[positions] = True
     unscored = np.flatnonzero(~scored)
-    result = run_rules(score_frame, config)
+    result = run_rules(score_frame, config, where=f"scores {scores}")
     table = result.table
     table["_pos"] = positions
     if len(unscored):
@@ -130,18 +154,21 @@ def select_dataset(
             "after": informative_fraction(result.kept),
         },
         "dataset": str(dataset),
+        "dataset_fingerprint": fingerprint,
+        "fingerprint_checked": verify_fingerprint,
         "scores": str(scores),
         "score_metadata": score_meta,
         "dropped_output": str(dropped_output or default_dropped_path(output)),
     }
-    write_parquet_atomic(_attach(source, kept, keep_reason=keep_reason), output, meta)
-    write_parquet_atomic(
-        _attach(source, dropped, keep_reason=None).append_column(
-            "drop_reason", pa.array(dropped["drop_reason"].tolist(), type=pa.string())
-        ),
-        meta["dropped_output"],
-        meta,
+    kept_table = _attach(source, kept, keep_reason=keep_reason)
+    dropped_table = _attach(source, dropped, keep_reason=None).append_column(
+        "drop_reason", pa.array(dropped["drop_reason"].tolist(), type=pa.string())
     )
+    # Each file records the fingerprint of its own rows: the verl filter recomputes it when it reads them.
+    dropped_meta = {**meta, "rows_fingerprint": table_fingerprint(dropped_table, str(meta["dropped_output"]))}
+    meta["rows_fingerprint"] = table_fingerprint(kept_table, str(output))
+    write_parquet_atomic(kept_table, output, meta)
+    write_parquet_atomic(dropped_table, meta["dropped_output"], dropped_meta)
     logger.info(
         "kept %d of %d samples (%s); dropped by reason: %s", len(kept), len(ids), keep_reason, result.counts
     )

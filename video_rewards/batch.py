@@ -1,14 +1,12 @@
 """The batch path of :func:`video_rewards.score_batch`: the same values as :func:`video_rewards.score`,
-item by item, with as little per-item Python as possible.
+item by item, from the same parser, with as little per-item Python as possible.
 
-Two paths give the same columns: the whole-batch fast path (:mod:`video_rewards.fastpath`, the default,
-:data:`FAST_PATH`) and the reference batch path below, which also scores every row the fast path cannot
-decide with certainty. In the reference path, where the time goes and what is done about it:
+There is one parser (:mod:`video_rewards.parsing`); this module only avoids repeating work:
 
 * ground truth: GRPO repeats each prompt's ground truth ``n`` times (verl repeats the very same object),
   so it is validated once per distinct object;
-* format + answer block: one ``fullmatch`` of :data:`~video_rewards.parsing.WELL_FORMED_RE` per response,
-  mapped in C; only responses it rejects go through :func:`~video_rewards.parsing.split_response`;
+* format + answer block: one ``fullmatch`` of :data:`~video_rewards.tags.WELL_FORMED_RE` per response,
+  mapped in C; only responses it rejects go through :func:`~video_rewards.tags.split_irregular`;
 * task parsing: each distinct ``(answer, ground truth)`` pair is scored once
   (:class:`~video_rewards.tasks.Distinct`), tvg / gqa IoUs are computed as numpy arrays;
 * combining the components with the task weights is vectorised;
@@ -27,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from video_rewards.config import RewardConfig
-from video_rewards.parsing import WELL_FORMED_RE, split_irregular, split_response
+from video_rewards.tags import WELL_FORMED_RE, lenient_answer_text, split_irregular, split_response
 from video_rewards.tasks import TaskSpec, get_task, validate_truth
 from video_rewards.truth import GroundTruth
 
@@ -93,10 +91,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-#: Use the whole-batch fast path (:mod:`video_rewards.fastpath`); ``False`` keeps to the reference path.
-FAST_PATH = True
-
-
 def score_batch_columns(
     responses: Sequence[str],
     ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
@@ -104,77 +98,10 @@ def score_batch_columns(
     config: RewardConfig,
     data_sources: Sequence[str | None] | None = None,
     durations: Sequence[float | None] | None = None,
-    fast: bool | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
-    """Columns for :func:`video_rewards.score_batch` (see there).
-
-    ``fast`` (default :data:`FAST_PATH`) selects the whole-batch fast path; its values are the reference
-    path's, row by row (rows it cannot decide with certainty are scored by the reference path).
-    """
+    """Columns for :func:`video_rewards.score_batch` (see there)."""
     with _gc_paused():
-        if FAST_PATH if fast is None else fast:
-            return _fast_columns(responses, ground_truths, config, data_sources, durations)
         return _columns(responses, ground_truths, config, data_sources, durations)
-
-
-def _fast_columns(
-    responses: Sequence[str],
-    ground_truths: Sequence[Mapping[str, Any] | str | GroundTruth],
-    config: RewardConfig,
-    data_sources: Sequence[str | None] | None,
-    durations: Sequence[float | None] | None,
-) -> dict[str, npt.NDArray[Any]]:
-    from video_rewards.fastpath import distinct_truths, fast_columns, model_of
-
-    n = len(responses)
-    if len(ground_truths) != n:
-        raise ValueError(f"{n} responses but {len(ground_truths)} ground truths")
-    truths, row_truth, objects, _ = distinct_truths(ground_truths, data_sources, durations)
-    responses = list(responses)
-    got = fast_columns(responses, truths, row_truth, config)
-
-    task_names = list(dict.fromkeys(t.task for t in truths))
-    code_of = {name: k for k, name in enumerate(task_names)}
-    codes = np.array([code_of[t.task] for t in truths], dtype=np.intp)[row_truth]
-    weights = [config.weights_for(name) for name in task_names]
-    w_format = np.array([w.format for w in weights])[codes]
-    w_acc = np.array([w.accuracy for w in weights])[codes]
-    w_iou = np.array([w.iou for w in weights])[codes]
-    fmt, acc, iou = got.fmt, got.accuracy, got.iou
-    # Same operation order as scoring._combine, so both paths give bit-identical scores.
-    score = w_format * fmt + w_acc * np.nan_to_num(acc, nan=0.0) + w_iou * got.iou_reward
-    if config.require_format:
-        score[fmt == 0.0] = 0.0
-    task = np.empty(len(task_names), dtype=object)
-    task[:] = task_names
-    failure, prediction = got.failure, got.prediction
-
-    rest = np.flatnonzero(~got.done)
-    if rest.size:
-        # What the fast path could not decide is scored by the reference path, truths already validated.
-        models: dict[int, GroundTruth] = {}
-        rest_truths = []
-        for t in row_truth[rest].tolist():
-            if t not in models:
-                models[t] = model_of(truths[t], objects[t])
-            rest_truths.append(models[t])
-        ref = _columns([responses[i] for i in rest.tolist()], rest_truths, config, None, None)
-        score[rest] = ref["score"]
-        fmt[rest] = ref["format"]
-        acc[rest] = ref["accuracy"]
-        iou[rest] = ref["iou"]
-        failure[rest] = ref["failure"]
-        prediction[rest] = ref["prediction"]
-    return {
-        "score": score,
-        "format": fmt,
-        "accuracy": acc,
-        "iou": iou,
-        "parse_failed": (failure != None).astype(np.float64),  # noqa: E711  (elementwise on objects)
-        "failure": failure,
-        "task": task[codes],
-        "prediction": prediction,
-    }
 
 
 def _columns(
@@ -221,7 +148,7 @@ def _columns(
             if need_tag:
                 reason[i] = "no_answer_tag"
                 continue
-            answer = resp.strip()
+            answer = lenient_answer_text(resp)
         answers[i] = answer
     max_answer = config.max_answer_chars
     for i in [i for i, a in enumerate(answers) if a is not None and len(a) > max_answer]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from video_rewards.geometry import IouMode
-from video_rewards.parsing import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
+from video_rewards.tags import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
 
 __all__ = ["RewardConfig", "TaskWeights"]
 
@@ -51,7 +51,11 @@ class RewardConfig(BaseModel):
       (IoU × boundary-distance penalties), see :func:`video_rewards.geometry.shape_iou`.
     * ``iou_threshold``: if set, the IoU component becomes a 0/1 hit (``iou >= threshold``).
     * ``require_format``: the whole score is 0 when the format check fails.
-    * ``require_answer_tag``: if False, a response without an answer block is parsed as a whole.
+    * ``require_answer_tag``: if False, a response without an answer block is read as a whole (the text
+      after its last ``</think>`` when there is any): the lenient mode for plain-text answers.
+    * ``mcq_index_base``: ``None`` (default) reads no integer as an option; ``0`` or ``1`` reads an integer
+      answer (``<answer>3</answer>``, ``the answer is 3``) as the option at that index (NExT-QA prompts
+      ask for ``0``–``4``).
     * ``max_response_chars`` / ``max_answer_chars``: input bounds; longer text is not parsed and scores 0
       with failure ``response_too_long`` / ``answer_too_long``.
     * ``numeric_abs_tol`` / ``numeric_rel_tol``: default tolerances of the numeric task.
@@ -77,6 +81,7 @@ class RewardConfig(BaseModel):
     numeric_abs_tol: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
     numeric_rel_tol: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     max_predicted_segments: int = Field(default=16, ge=1, le=64)
+    mcq_index_base: Literal[0, 1] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -103,6 +108,15 @@ class RewardConfig(BaseModel):
             else:
                 raise ValueError(f"weights.{task} must be a mapping of component -> weight, got {value!r}")
         return {**data, "weights": merged}
+
+    @field_validator("mcq_index_base", mode="before")
+    @classmethod
+    def _index_base(cls, value: Any) -> Any:
+        # String-only channels (a CLI, a ``config`` JSON string written by hand) give "0" / "none".
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return None if text in ("", "none", "null") else int(text) if text in ("0", "1") else value
+        return value
 
     @field_validator("weights")
     @classmethod

@@ -1,11 +1,12 @@
-"""Evaluation metrics from a predictions file, parsed exactly as the training reward parses them.
+"""Evaluation metrics from a predictions file, with the published protocols' definitions.
 
-``python -m video_rewards.evaluate --predictions P.jsonl --output metrics.json``
+``python -m video_rewards.evaluate --predictions P.jsonl --output metrics.json [--clip-to-duration]``
 
 Each line of ``P.jsonl`` is ``{"response": str, "ground_truth": {...} | str, "data_source": str?}``
 (``extra_info.duration`` fills in a ground truth without a duration, as in training; other keys are
-ignored). Rows are grouped by ``data_source`` (the task name when it is absent) and each
-group gets the standard metrics of its task family, in percent, plus ``count``:
+ignored). Responses are read exactly as the training reward reads them (same parsers, same
+``--reward-kwargs``). Rows are grouped by ``data_source`` (the task name when it is absent) and each group
+gets the metrics of its task family, in percent, plus ``count`` (n, every row) and ``unparsed``:
 
 ============================  =====================================================================
 grounding (``tvg``,           ``R1@0.3``, ``R1@0.5``, ``R1@0.7`` (share of rows with IoU ≥ threshold),
@@ -15,10 +16,24 @@ grounded QA (``gqa``)         ``accuracy``, ``mIoU``, ``mIoP``, ``IoU@0.3``, ``I
                               ``IoP@0.5``, ``Acc@GQA`` (right answer *and* IoP ≥ 0.5)
 ============================  =====================================================================
 
-Thresholds are inclusive. IoU is the reward's raw temporal IoU (the prediction clipped to the video);
-IoP is the intersection over the length of that clipped prediction. An unparsable answer counts as wrong
-with IoU = IoP = 0. For ``multi_tvg`` the IoU is the reward's matched-segment score. A data source whose
-rows mix task families is an error (give each family its own ``data_source``).
+By default the definitions are those of the official evaluation code (NExT-GQA
+``code/TempGQA/eval_ground.py``; the Charades-STA / ActivityNet scripts of lmms-eval
+``tasks/charades_sta/eval_tvg.py`` and TimeZero ``evaluate.py``):
+
+* the predicted span and the gold moments are used as written: nothing is clipped to the video;
+* with several gold moments a row's IoU is the max IoU over them and its IoP the max IoP;
+* IoU = intersection / union, IoP = intersection / prediction length (0 when they do not overlap);
+  a zero-length prediction (a point) has IoU 0 and IoP 1 when it lies inside a gold moment, bounds
+  included;
+* thresholds compare exactly (``>=``, no tolerance), as the official code does;
+* a row whose answer cannot be read, or whose span is reversed or not finite, counts 0 (and wrong) and
+  stays in the denominator; ``unparsed`` counts those rows (for ``mcq``/``numeric``/``multi_tvg``: the
+  rows the reward reported a parse failure for).
+
+``--clip-to-duration`` gives the reward's numbers instead: IoU is the reward's (prediction and gold
+clipped to ``[0, duration]``, a span outside the video scores 0), IoP is that of the clipped spans.
+``multi_tvg`` has no published protocol: its IoU is the reward's matched-segment score in both modes.
+A data source whose rows mix task families is an error (give each family its own ``data_source``).
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ from pathlib import Path
 from typing import Final
 
 import video_rewards as vr
+from video_rewards.scoring import _outcome
+from video_rewards.tasks import TaskOutcome
 
 __all__ = ["METRIC_KEYS", "Prediction", "evaluate_predictions", "main", "read_predictions", "task_family"]
 
@@ -53,6 +70,7 @@ METRIC_KEYS: Final = (
     "IoP@0.5",
     "Acc@GQA",
     "count",
+    "unparsed",
 )
 
 _FAMILIES: Final = {
@@ -62,9 +80,7 @@ _FAMILIES: Final = {
     "numeric": "choice",
     "gqa": "gqa",
 }
-# Threshold comparisons forgive float noise: (5.3 - 2.3) / 10 is 0.29999999999999993, and must count
-# as IoU ≥ 0.3 like the 0.3 a person computes by hand.
-_EPS: Final = 1e-9
+_COUNTS: Final = ("count", "unparsed")
 
 
 def task_family(task: str) -> str:
@@ -96,6 +112,7 @@ class _RowMetrics:
     accuracy: float | None
     iou: float | None
     iop: float | None
+    unparsed: bool
 
 
 def _parse_row(text: str, line: int) -> Prediction:
@@ -141,43 +158,50 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     return rows
 
 
-def _answer_text(response: str, config: vr.RewardConfig) -> str | None:
-    """The answer text the reward scored (same rules as :func:`video_rewards.score`)."""
-    answer = vr.parse_answer_block(response)
-    if answer is None and not config.require_answer_tag:
-        answer = response.strip()
-    return answer
+def _ordered(span: vr.Span) -> bool:
+    return math.isfinite(span.start) and math.isfinite(span.end) and span.start <= span.end
 
 
-def _predicted_span(response: str, truth: vr.GroundTruth, config: vr.RewardConfig) -> vr.Span | None:
-    """The clipped predicted span of a tvg / gqa answer, read with the reward's own parsers."""
-    answer = _answer_text(response, config)
-    if answer is None:
-        return None
-    span = vr.parse_grounded_answer(answer).span if truth.task == "gqa" else vr.parse_span(answer)
-    if span is None:
-        return None
-    return span.clip(getattr(truth, "duration", None))
+def _clipped(span: vr.Span, duration: float | None) -> vr.Span | None:
+    """The prediction clipped to ``[0, duration]`` as the reward clips it; ``None`` if it lies outside
+    the video (the reward scores such a span 0)."""
+    hi = math.inf if duration is None else duration
+    s, e = span
+    inside = (s < e and e > 0.0 and s < hi) or (s == e and 0.0 <= s <= hi)
+    return span.clip(duration) if inside else None
 
 
-def _row_metrics(row: Prediction, accuracy: float, iou: float, config: vr.RewardConfig) -> _RowMetrics:
-    acc = None if math.isnan(accuracy) else accuracy
-    if math.isnan(iou):
-        return _RowMetrics(acc, None, None)
-    if row.ground_truth.task not in ("tvg", "gqa"):
-        return _RowMetrics(acc, iou, None)
-    if iou == 0.0:
-        # IoU is 0 exactly when the clipped prediction misses the truth (or nothing parsed): IoP is 0 too.
-        return _RowMetrics(acc, 0.0, 0.0)
-    span = _predicted_span(row.response, row.ground_truth, config)
-    gold = row.ground_truth.segment  # type: ignore[attr-defined]  # tvg and gqa truths both have one
-    if span is None or vr.temporal_iou(span, gold) != iou:
-        # The reward found a span here; a different one means this module drifted from the reward.
-        raise RuntimeError(
-            f"line {row.line}: evaluation read span {span} but the reward scored IoU {iou}; "
-            "video_rewards.evaluate is out of sync with the reward's parsing"
-        )
-    return _RowMetrics(acc, iou, vr.temporal_iop(span, gold))
+def _span_metrics(
+    outcome: TaskOutcome, truth: vr.GroundingTruth | vr.GroundedQATruth, clip: bool
+) -> tuple[float, float]:
+    """``(iou, iop)`` of a tvg / gqa row: the max over the gold moments."""
+    span = outcome.span
+    if span is None or not _ordered(span):
+        return 0.0, 0.0
+    if clip:
+        pred = _clipped(span, truth.duration)
+        iop = 0.0 if pred is None else max(vr.temporal_iop(pred, g) for g in truth.reward_segments)
+        return outcome.iou or 0.0, iop
+    iou = max(vr.temporal_iou(span, g) for g in truth.segments)
+    return iou, max(vr.temporal_iop(span, g) for g in truth.segments)
+
+
+def _row_metrics(row: Prediction, config: vr.RewardConfig, clip: bool) -> _RowMetrics:
+    truth = row.ground_truth
+    spec = vr.get_task(truth.task)
+    # The reward's own reading of the response (answer block, lenient mode, parsers): evaluation can
+    # never read a different answer than training scored.
+    _, outcome = _outcome(row.response, spec, truth, config)
+    if isinstance(truth, vr.GroundingTruth | vr.GroundedQATruth):
+        iou, iop = _span_metrics(outcome, truth, clip)
+        span = outcome.span
+        unparsed = span is None or not _ordered(span)
+        if isinstance(truth, vr.GroundedQATruth):
+            # The gqa prediction is "<letter> @ <span>", "?" where no option was read.
+            unparsed = unparsed or outcome.prediction is None or outcome.prediction.startswith("?")
+            return _RowMetrics(outcome.accuracy, iou, iop, unparsed)
+        return _RowMetrics(None, iou, None, unparsed)
+    return _RowMetrics(outcome.accuracy, outcome.iou, None, outcome.failure is not None)
 
 
 def _percent(values: Iterable[bool | float], count: int) -> float:
@@ -188,9 +212,11 @@ def _group_metrics(family: str, rows: Sequence[_RowMetrics]) -> dict[str, float]
     n = len(rows)
     out: dict[str, float] = {}
     ious = [r.iou or 0.0 for r in rows]
+    # Thresholds compare exactly, as the official code does: [1.1, 4.1] in [0, 10] has IoU
+    # 0.29999999999999993 in floats and is not counted at 0.3 there either.
     if family == "grounding":
         for t in (0.3, 0.5, 0.7):
-            out[f"R1@{t}"] = _percent((v >= t - _EPS for v in ious), n)
+            out[f"R1@{t}"] = _percent((v >= t for v in ious), n)
         out["mIoU"] = _percent(ious, n)
     elif family == "choice":
         out["accuracy"] = _percent((r.accuracy or 0.0 for r in rows), n)
@@ -201,33 +227,35 @@ def _group_metrics(family: str, rows: Sequence[_RowMetrics]) -> dict[str, float]
         out["mIoU"] = _percent(ious, n)
         out["mIoP"] = _percent(iops, n)
         for t in (0.3, 0.5):
-            out[f"IoU@{t}"] = _percent((v >= t - _EPS for v in ious), n)
+            out[f"IoU@{t}"] = _percent((v >= t for v in ious), n)
         for t in (0.3, 0.5):
-            out[f"IoP@{t}"] = _percent((v >= t - _EPS for v in iops), n)
-        out["Acc@GQA"] = _percent((c and p >= 0.5 - _EPS for c, p in zip(correct, iops, strict=True)), n)
+            out[f"IoP@{t}"] = _percent((v >= t for v in iops), n)
+        out["Acc@GQA"] = _percent((c and p >= 0.5 for c, p in zip(correct, iops, strict=True)), n)
     out["count"] = n
+    out["unparsed"] = sum(r.unparsed for r in rows)
     return {key: out[key] for key in METRIC_KEYS if key in out}
 
 
 def evaluate_predictions(
-    predictions: Sequence[Prediction], *, config: vr.RewardConfig | None = None
+    predictions: Sequence[Prediction],
+    *,
+    config: vr.RewardConfig | None = None,
+    clip_to_duration: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """``{data_source: {metric: value}}`` (percent; ``count`` is a row count), sources sorted by name.
+    """``{data_source: {metric: value}}`` (percent; ``count`` and ``unparsed`` are row counts), sources
+    sorted by name. ``clip_to_duration`` gives the reward's clipped numbers instead of the official ones.
 
     >>> rows = [Prediction(1, "<think></think><answer>2 to 6</answer>",
     ...                    vr.parse_ground_truth({"task": "tvg", "segment": [2, 10]}), "charades")]
-    >>> evaluate_predictions(rows)  # IoU 0.5: inclusive thresholds count it for R1@0.5
-    {'charades': {'R1@0.3': 100.0, 'R1@0.5': 100.0, 'R1@0.7': 0.0, 'mIoU': 50.0, 'count': 1}}
+    >>> evaluate_predictions(rows)  # IoU 0.5: R1@0.5 counts it (>=)
+    {'charades': {'R1@0.3': 100.0, 'R1@0.5': 100.0, 'R1@0.7': 0.0, 'mIoU': 50.0, 'count': 1, 'unparsed': 0}}
     """
     if not predictions:
         raise ValueError("no predictions to evaluate")
     cfg = config or vr.RewardConfig()
-    columns = vr.score_batch(
-        [p.response for p in predictions], [p.ground_truth for p in predictions], config=cfg
-    )
     groups: dict[str, list[_RowMetrics]] = {}
     families: dict[str, tuple[str, Prediction]] = {}
-    for i, row in enumerate(predictions):
+    for row in predictions:
         family = task_family(row.ground_truth.task)
         first = families.setdefault(row.data_source, (family, row))
         if first[0] != family:
@@ -236,7 +264,13 @@ def evaluate_predictions(
                 f"{first[1].ground_truth.task!r} ({first[0]}), line {row.line} is {row.ground_truth.task!r} "
                 f"({family}); give them different data_source values"
             )
-        metrics = _row_metrics(row, float(columns["accuracy"][i]), float(columns["iou"][i]), cfg)
+        try:
+            metrics = _row_metrics(row, cfg, clip_to_duration)
+        except Exception:
+            # The reward never raises on a response; if a bug makes it, one row must not cost the whole
+            # evaluation: it counts 0 (and unparsed), and the log names it.
+            logger.exception("line %d: scoring the response raised; counted as unparsed", row.line)
+            metrics = _RowMetrics(0.0, 0.0, 0.0, True)
         groups.setdefault(row.data_source, []).append(metrics)
     return {source: _group_metrics(families[source][0], groups[source]) for source in sorted(groups)}
 
@@ -244,14 +278,14 @@ def evaluate_predictions(
 def format_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     """A plain-text table of the metrics (one row per data source), for the terminal.
 
-    >>> print(format_table({"nextqa": {"accuracy": 50.0, "count": 2}}))
-    data_source  accuracy  count
-    nextqa           50.0      2
+    >>> print(format_table({"nextqa": {"accuracy": 50.0, "count": 2, "unparsed": 1}}))
+    data_source  accuracy  count  unparsed
+    nextqa          50.00      2         1
     """
     keys = [k for k in METRIC_KEYS if any(k in m for m in metrics.values())]
     header = ["data_source", *keys]
     body = [
-        [source] + ["-" if k not in m else (str(int(m[k])) if k == "count" else f"{m[k]:.1f}") for k in keys]
+        [source] + ["-" if k not in m else (str(int(m[k])) if k in _COUNTS else f"{m[k]:.2f}") for k in keys]
         for source, m in metrics.items()
     ]
     widths = [max(len(r[c]) for r in [header, *body]) for c in range(len(header))]
@@ -272,6 +306,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, help="write {data_source: {metric: value}} JSON here")
     parser.add_argument(
+        "--clip-to-duration",
+        action="store_true",
+        help="the reward's numbers (prediction and gold clipped to the video) instead of the official "
+        "protocol (raw spans)",
+    )
+    parser.add_argument(
         "--reward-kwargs",
         default="{}",
         help="JSON object of RewardConfig overrides used in training (e.g. '{\"require_answer_tag\": false}')",
@@ -287,7 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(kwargs, dict):
             raise ValueError("--reward-kwargs must be a JSON object")
         config = vr.RewardConfig.from_kwargs(**kwargs)
-        metrics = evaluate_predictions(read_predictions(args.predictions), config=config)
+        metrics = evaluate_predictions(
+            read_predictions(args.predictions), config=config, clip_to_duration=args.clip_to_duration
+        )
     except (OSError, ValueError) as exc:
         sys.stderr.write(
             f"error: {args.predictions}: {exc}\n" if not isinstance(exc, OSError) else f"error: {exc}\n"
@@ -296,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    sys.stdout.write(format_table(metrics) + "\n")
+    protocol = "reward (clipped to the video)" if args.clip_to_duration else "official (raw spans)"
+    sys.stdout.write(format_table(metrics) + f"\nprotocol: {protocol}\n")
     if args.output is not None:
         sys.stdout.write(f"metrics written to {args.output}\n")
     return 0

@@ -82,10 +82,21 @@ def temporal_iou(pred: Sequence[float], gold: Sequence[float]) -> float:
 def temporal_iop(pred: Sequence[float], gold: Sequence[float]) -> float:
     """Intersection over the *prediction*'s length (how much of the prediction is inside the truth).
 
+    A zero-length prediction (a point) has IoP 1 when it lies inside the truth, bounds included, else 0:
+    the definition of NExT-GQA's ``eval_ground.py`` (its IoU of a point stays 0). Reversed, non-finite
+    or empty-truth input gives 0.
+
     >>> temporal_iop(Span(6, 8), Span(5, 15))
     1.0
+    >>> temporal_iop(Span(15, 15), Span(5, 15)), temporal_iop(Span(16, 16), Span(5, 15))
+    (1.0, 0.0)
     """
-    if not (_valid(pred) and _valid(gold)):
+    if not _valid(gold):
+        return 0.0
+    s = pred[0]
+    if s == pred[1] and math.isfinite(s):
+        return 1.0 if gold[0] <= s <= gold[1] else 0.0
+    if not _valid(pred):
         return 0.0
     inter = min(pred[1], gold[1]) - max(pred[0], gold[0])
     if inter <= 0.0:

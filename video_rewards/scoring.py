@@ -18,7 +18,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from video_rewards.config import RewardConfig
-from video_rewards.parsing import split_response
+from video_rewards.tags import lenient_answer_text, split_response
 from video_rewards.tasks import TaskOutcome, TaskSpec, get_task, parse_ground_truth
 from video_rewards.truth import GroundTruth
 
@@ -41,9 +41,10 @@ class RewardResult(BaseModel):
       score uses the shaped IoU; ``iou`` stays the raw metric.)
     * ``prediction``: the parsed prediction in canonical form (``"C"``, ``"[12.5, 18]"``, …).
     * ``failure``: why the answer could not be (fully) parsed: ``no_answer_tag``, ``no_choice``,
-      ``ambiguous_choice``, ``no_span``, ``reversed_span``, ``zero_length_span``, ``non_finite_span``,
+      ``ambiguous_choice``, ``refusal``, ``no_span``, ``reversed_span``, ``non_finite_span``,
       ``span_outside_video``, ``no_number``, ``no_answer_field``, ``answer_too_long``,
-      ``response_too_long``, ``not_a_string``; ``None`` when parsing succeeded.
+      ``response_too_long``, ``not_a_string``; ``None`` when parsing succeeded (a zero-length span is a
+      point: read, recorded as the prediction, IoU 0).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -94,7 +95,7 @@ def _outcome(
     if answer is None:
         if cfg.require_answer_tag:
             return fmt, spec.empty_outcome("no_answer_tag")
-        answer = response.strip()
+        answer = lenient_answer_text(response)
     if len(answer) > cfg.max_answer_chars:
         return fmt, spec.empty_outcome("answer_too_long")
     if len(answer) <= _SHORT_ANSWER:

@@ -62,6 +62,7 @@ class TaskOutcome(NamedTuple):
     iou_reward: float | None = None  # the IoU component after shaping / thresholding (what is weighted)
     prediction: str | None = None
     failure: str | None = None
+    span: Span | None = None  # tvg / gqa: the span as parsed, before clipping (read by evaluation)
 
 
 class BatchOutcome(NamedTuple):
@@ -193,21 +194,59 @@ def known_tasks() -> tuple[str, ...]:
 
 _SCALARS = (str, int, float, bool, type(None))
 
+#: How deep a ground truth may nest (``{"segments": [[s, e]]}`` is 3): deeper input is an error naming
+#: its field, never a RecursionError from the JSON decoder, the conversion below or pydantic.
+MAX_TRUTH_DEPTH = 8
 
-def _to_plain(value: Any) -> Any:
-    """numpy arrays / scalars (verl's parquet structs) to Python lists / numbers, recursively."""
+
+def _to_plain(value: Any, field: str = "ground_truth", depth: int = 1) -> Any:
+    """numpy arrays / scalars (verl's parquet structs) to Python lists / numbers, recursively.
+
+    Raises ``ValueError`` naming ``field`` past :data:`MAX_TRUTH_DEPTH` levels.
+    """
     kind = type(value)
     if kind in _SCALARS:
         return value
+    if depth > MAX_TRUTH_DEPTH:
+        raise ValueError(f"{field}: nested more than {MAX_TRUTH_DEPTH} levels deep")
     if isinstance(value, np.ndarray):
-        return [_to_plain(v) for v in value.tolist()] if value.dtype == object else value.tolist()
+        if depth + value.ndim > MAX_TRUTH_DEPTH + 1:
+            raise ValueError(f"{field}: nested more than {MAX_TRUTH_DEPTH} levels deep")
+        if value.dtype != object:
+            return value.tolist()
+        return [_to_plain(v, field, depth + 1) for v in value.tolist()]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):
-        return [v if type(v) in _SCALARS else _to_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else _to_plain(v, field, depth + 1) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
+        return {str(k): _to_plain(v, field, depth + 1) for k, v in value.items()}
     return value
+
+
+def _deepest_field(text: str) -> str:
+    """The top-level key of a JSON object text whose value nests past :data:`MAX_TRUTH_DEPTH` (for the
+    error message after the decoder gave up); a linear scan, no recursion."""
+    depth, key, in_string, escaped, start = 0, "?", False, False, 0
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+                if depth == 1 and text[i + 1 :].lstrip().startswith(":"):
+                    key = text[start:i]
+        elif ch == '"':
+            in_string, start = True, i + 1
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_TRUTH_DEPTH:
+                return f"ground_truth.{key}"
+        elif ch in "]}":
+            depth -= 1
+    return "ground_truth"
 
 
 def parse_ground_truth(
@@ -241,7 +280,7 @@ def parse_ground_truth(
         return _parse_json_truth(obj, data_source, duration)
     if not isinstance(obj, Mapping):
         raise ValueError(f"ground_truth must be a dict or its JSON string, got {type(obj).__name__}")
-    plain = {str(k): _to_plain(v) for k, v in obj.items() if v is not None}
+    plain = _plain_fields(obj)
     try:
         # verl hands over a fresh dict per call: its JSON text is the cache key of the validated model.
         key = json.dumps(plain, allow_nan=False)
@@ -250,10 +289,17 @@ def parse_ground_truth(
     return _parse_json_truth(key, data_source, duration)
 
 
+def _plain_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The ground truth's fields as plain Python values, ``None`` values dropped."""
+    return {str(k): _to_plain(v, f"ground_truth.{k}") for k, v in obj.items() if v is not None}
+
+
 @lru_cache(maxsize=65_536)
 def _parse_json_truth(text: str, data_source: str | None, duration: float | None) -> GroundTruth:
     try:
         obj = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{_deepest_field(text)}: nested more than {MAX_TRUTH_DEPTH} levels deep") from None
     except ValueError as exc:
         raise ValueError(f"ground_truth: not valid JSON ({exc}): {text[:80]!r}") from None
     if not isinstance(obj, dict):
@@ -271,7 +317,7 @@ def validate_truth(
 
 
 def _validate(obj: Mapping[str, Any], data_source: str | None, duration: float | None) -> GroundTruth:
-    data = {str(k): _to_plain(v) for k, v in obj.items() if v is not None}
+    data = _plain_fields(obj)
     task = data.get("task")
     if task is None:
         if data_source is not None and data_source in TASKS:
@@ -326,22 +372,29 @@ def _fmt_span(span: tuple[float, float]) -> str:
 
 
 def _iou_components(
-    span: Span | None, gold: Span, duration: float | None, cfg: RewardConfig
+    span: Span | None, golds: Sequence[Span], duration: float | None, cfg: RewardConfig
 ) -> tuple[float, float, Span | None, str | None]:
-    """``(iou, iou_reward, clipped_prediction, failure)`` for one predicted span."""
+    """``(iou, iou_reward, clipped_prediction, failure)`` for one predicted span against the gold
+    moments (already clipped to the video): the max IoU and the max shaped IoU over the moments."""
     failure = span_failure(span, duration)
+    if failure == "zero_length_span" and span is not None:
+        return 0.0, 0.0, span.clip(duration), None  # a point: read and recorded, but it covers no time
     if failure is not None or span is None:
         return 0.0, 0.0, None, failure
     pred = span.clip(duration)
-    iou = temporal_iou(pred, gold)
-    reward = shape_iou(pred, gold, mode=cfg.iou_mode, duration=duration)
+    iou = reward = 0.0
+    for gold in golds:
+        iou = max(iou, temporal_iou(pred, gold))
+        if cfg.iou_threshold is None:
+            reward = max(reward, shape_iou(pred, gold, mode=cfg.iou_mode, duration=duration))
     if cfg.iou_threshold is not None:
         reward = 1.0 if iou >= cfg.iou_threshold else 0.0
     return iou, reward, pred, None
 
 
+# Code 4, a zero-length span, is a point: read (no failure), IoU 0 (see _iou_components).
 _SPAN_FAILURES = np.array(
-    [None, "no_span", "non_finite_span", "reversed_span", "zero_length_span", "span_outside_video"],
+    [None, "no_span", "non_finite_span", "reversed_span", None, "span_outside_video"],
     dtype=object,
 )
 
@@ -349,22 +402,39 @@ _SPAN_FAILURES = np.array(
 def _span_columns(
     spans: Sequence[Span | None], truths: Sequence[Any], cfg: RewardConfig
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str | None], list[str | None]]:
-    """Vectorised :func:`_iou_components` over many predicted spans (``truths`` have ``segment`` and
-    ``duration``): ``(iou, iou_reward, failure, prediction)``. Same operations, same order, same floats."""
+    """Vectorised :func:`_iou_components` over many predicted spans (``truths`` have ``reward_segments``
+    and ``duration``): ``(iou, iou_reward, failure, prediction)``. Same operations, same order, same floats.
+
+    A truth with several gold moments repeats its prediction once per moment; the row keeps the max.
+    """
     n = len(spans)
     no_span = (math.nan, math.nan)
+    golds = [t.reward_segments for t in truths]
+    counts = np.fromiter(map(len, golds), dtype=np.intp, count=n)
+    m = int(counts.sum())
     missing = np.fromiter((sp is None for sp in spans), dtype=bool, count=n)
     # fromiter over flattened pairs: ~4x faster than np.array on a list of tuples.
     pred = np.fromiter(
         chain.from_iterable([no_span if sp is None else sp for sp in spans]), dtype=np.float64, count=2 * n
     ).reshape(n, 2)
-    gold = np.fromiter(
-        chain.from_iterable([t.segment for t in truths]), dtype=np.float64, count=2 * n
-    ).reshape(n, 2)
+    gold = np.fromiter(chain.from_iterable(chain.from_iterable(golds)), dtype=np.float64, count=2 * m)
+    gold = gold.reshape(m, 2)
     dur = np.fromiter(
         (math.inf if t.duration is None else t.duration for t in truths), dtype=np.float64, count=n
     )
-    return _span_arrays(pred[:, 0], pred[:, 1], missing, gold[:, 0], gold[:, 1], dur, cfg)
+    if m == n:  # one gold moment per row (the usual case)
+        return _span_arrays(pred[:, 0], pred[:, 1], missing, gold[:, 0], gold[:, 1], dur, cfg)
+    rows = np.repeat(np.arange(n), counts)
+    iou, reward, failure, prediction = _span_arrays(
+        pred[rows, 0], pred[rows, 1], missing[rows], gold[:, 0], gold[:, 1], dur[rows], cfg
+    )
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return (
+        np.maximum.reduceat(iou, first),
+        np.maximum.reduceat(reward, first),
+        [failure[i] for i in first.tolist()],
+        [prediction[i] for i in first.tolist()],
+    )
 
 
 def _span_arrays(
@@ -408,7 +478,7 @@ def _span_arrays(
     failure: list[str | None] = _SPAN_FAILURES[code].tolist()
     prediction: list[str | None] = [
         _fmt_span((s, e)) if good else None
-        for s, e, good in zip(cs.tolist(), ce.tolist(), ok.tolist(), strict=True)
+        for s, e, good in zip(cs.tolist(), ce.tolist(), (ok | (code == 4)).tolist(), strict=True)
     ]
     return iou, reward, failure, prediction
 
@@ -422,7 +492,9 @@ def _tvg_batch(answers: Sequence[str], truths: Sequence[GroundingTruth], cfg: Re
 def _gqa_batch(answers: Sequence[str], truths: Sequence[GroundedQATruth], cfg: RewardConfig) -> BatchOutcome:
     parsed = [parse_grounded_answer(a) for a in answers]
     choices = [
-        (None, "no_answer_field") if p.answer is None else _choice_cached(p.answer, t.option_set)
+        (None, "no_answer_field")
+        if p.answer is None
+        else _choice_cached(p.answer, t.option_set, cfg.mcq_index_base)
         for p, t in zip(parsed, truths, strict=True)
     ]
     iou, reward, span_failures, spans = _span_columns([p.span for p in parsed], truths, cfg)
@@ -442,7 +514,7 @@ def _gqa_batch(answers: Sequence[str], truths: Sequence[GroundedQATruth], cfg: R
 )
 def score_mcq(answer: str, truth: ChoiceTruth, cfg: RewardConfig) -> TaskOutcome:
     """Multiple choice: accuracy 1 if the parsed letter is the answer's."""
-    letter, failure = _choice_cached(answer, truth.option_set)
+    letter, failure = _choice_cached(answer, truth.option_set, cfg.mcq_index_base)
     return TaskOutcome(accuracy=float(letter == truth.answer), prediction=letter, failure=failure)
 
 
@@ -455,12 +527,16 @@ def score_mcq(answer: str, truth: ChoiceTruth, cfg: RewardConfig) -> TaskOutcome
     batch_scorer=_tvg_batch,
 )
 def score_tvg(answer: str, truth: GroundingTruth, cfg: RewardConfig) -> TaskOutcome:
-    """Temporal grounding: the first span, clipped to ``[0, duration]``, against the gold segment."""
-    iou, reward, pred, failure = _iou_components(
-        _first_span_cached(answer), truth.segment, truth.duration, cfg
-    )
+    """Temporal grounding: the first span, clipped to ``[0, duration]``, against the closest gold moment
+    (max IoU; gold moments clipped to the video too)."""
+    span = _first_span_cached(answer)
+    iou, reward, pred, failure = _iou_components(span, truth.reward_segments, truth.duration, cfg)
     return TaskOutcome(
-        iou=iou, iou_reward=reward, prediction=None if pred is None else _fmt_span(pred), failure=failure
+        iou=iou,
+        iou_reward=reward,
+        prediction=None if pred is None else _fmt_span(pred),
+        failure=failure,
+        span=span,
     )
 
 
@@ -473,13 +549,14 @@ def score_tvg(answer: str, truth: GroundingTruth, cfg: RewardConfig) -> TaskOutc
     batch_scorer=_gqa_batch,
 )
 def score_gqa(answer: str, truth: GroundedQATruth, cfg: RewardConfig) -> TaskOutcome:
-    """Grounded QA: accuracy of ``"answer"`` and IoU of the span, scored independently."""
+    """Grounded QA: accuracy of ``"answer"`` and IoU of the span (max over the gold moments, clipped as
+    in ``tvg``), scored independently."""
     parsed = _grounded_cached(answer)
     letter: str | None = None
     choice_failure: str | None = "no_answer_field"
     if parsed.answer is not None:
-        letter, choice_failure = _choice_cached(parsed.answer, truth.option_set)
-    iou, reward, pred, span_fail = _iou_components(parsed.span, truth.segment, truth.duration, cfg)
+        letter, choice_failure = _choice_cached(parsed.answer, truth.option_set, cfg.mcq_index_base)
+    iou, reward, pred, span_fail = _iou_components(parsed.span, truth.reward_segments, truth.duration, cfg)
     prediction = f"{letter or '?'} @ {_fmt_span(pred) if pred is not None else '?'}"
     return TaskOutcome(
         accuracy=float(letter == truth.answer),
@@ -487,6 +564,7 @@ def score_gqa(answer: str, truth: GroundedQATruth, cfg: RewardConfig) -> TaskOut
         iou_reward=reward,
         prediction=prediction,
         failure=choice_failure or span_fail,
+        span=parsed.span,
     )
 
 
@@ -536,7 +614,8 @@ def score_multi_tvg(answer: str, truth: MultiGroundingTruth, cfg: RewardConfig) 
     denom = max(len(found), len(truth.segments))
     if not valid:
         return TaskOutcome(iou=0.0, iou_reward=0.0, failure=failure)
-    ious = [[_iou_of_valid(p, g) for g in truth.segments] for p in valid]
+    golds = truth.reward_segments
+    ious = [[_iou_of_valid(p, g) for g in golds] for p in valid]
     pairs = best_assignment(ious)
     iou_sum = sum(ious[r][c] for r, c in pairs)
     if cfg.iou_threshold is not None:
@@ -545,7 +624,7 @@ def score_multi_tvg(answer: str, truth: MultiGroundingTruth, cfg: RewardConfig) 
         reward_sum = iou_sum
     else:
         reward_sum = sum(
-            shape_iou(valid[r], truth.segments[c], mode=cfg.iou_mode, duration=duration) for r, c in pairs
+            shape_iou(valid[r], golds[c], mode=cfg.iou_mode, duration=duration) for r, c in pairs
         )
     prediction = "[" + ", ".join(_fmt_span(s) for s in valid) + "]"
     return TaskOutcome(

@@ -1,8 +1,12 @@
 """Ground-truth models, validated once when a row is loaded and trusted afterwards.
 
-Invalid ground truth raises ``ValueError`` naming the field (``segment``, ``answer``, …). Gold segments that
-end past the video's duration are clipped to it (Charades-STA annotations do this by fractions of a second);
-a segment that *starts* at or after the end of the video is an error.
+Invalid ground truth raises ``ValueError`` naming the field (``segment``, ``answer``, …).
+
+Gold moments are stored as annotated. One that ends past the video's ``duration`` is kept (15% of
+Charades-STA test ends past the ``Charades_v1`` length, and the published protocol scores them raw); the
+*reward* clips gold and prediction to ``[0, duration]`` (:attr:`GroundingTruth.reward_segments`), while
+``python -m video_rewards.evaluate`` does not. A moment that *starts* at or after the end of the video,
+or before 0, is an error.
 """
 
 from __future__ import annotations
@@ -42,11 +46,14 @@ def _check_segment(seg: Span, duration: float | None, field: str) -> Span:
         raise ValueError(f"{field} must be finite, got {list(seg)}")
     if s < 0 or e <= s:
         raise ValueError(f"{field} must satisfy 0 <= start < end, got {list(seg)}")
-    if duration is not None:
-        if s >= duration:
-            raise ValueError(f"{field} starts at {s} s, at or after the video's duration {duration} s")
-        e = min(e, duration)
+    if duration is not None and s >= duration:
+        raise ValueError(f"{field} starts at {s} s, at or after the video's duration {duration} s")
     return Span(float(s), float(e))
+
+
+def _clip_end(seg: Span, duration: float | None) -> Span:
+    # Validation guarantees start < duration, so the clipped moment keeps a positive length.
+    return seg if duration is None or seg.end <= duration else Span(seg.start, duration)
 
 
 class _HasDuration(GroundTruth):
@@ -77,7 +84,9 @@ class _HasOptions(GroundTruth):
         ):
             idx, options = data["answer"], data.get("options") or ()
             if not 0 <= idx < len(options):
-                raise ValueError(f"answer: index {idx} is outside the {len(options)} options")
+                # str() of a >4300-digit int raises: describe a huge index by its size instead.
+                shown = idx if abs(idx) < 10**12 else f"of {idx.bit_length()} bits"
+                raise ValueError(f"answer: index {shown} is outside the {len(options)} options")
             return {**data, "answer": chr(ord("A") + idx)}
         return data
 
@@ -128,28 +137,65 @@ class ChoiceTruth(_HasOptions):
     task: Literal["mcq"] = "mcq"
 
 
-class GroundingTruth(_HasDuration):
-    """Temporal grounding: ``{"task": "tvg", "segment": [start_s, end_s], "duration": seconds}``."""
+class _HasGoldMoments(_HasDuration):
+    """``segment: [s, e]`` (one gold moment) or ``segments: [[s, e], ...]`` (several, e.g. NExT-GQA).
+
+    After validation ``segments`` always holds every gold moment, and ``segment`` the moment when there
+    is exactly one (``None`` when there are several, so code written for one moment cannot silently
+    score only the first). Both may be given only when they name the same single moment (a model
+    dumped and validated again carries both).
+    """
+
+    segment: Span | None = None
+    segments: tuple[Span, ...] = Field(default=(), max_length=MAX_GOLD_SEGMENTS)
+
+    @model_validator(mode="after")
+    def _gold_moments(self) -> _HasGoldMoments:
+        given = self.model_fields_set
+        if self.segment is None and not self.segments:
+            if "segments" in given:
+                raise ValueError("segments must hold at least one [start, end] moment")
+            raise ValueError("segment: Field required (or 'segments': [[start, end], ...])")
+        segments = tuple(
+            _check_segment(seg, self.duration, f"segments[{k}]") for k, seg in enumerate(self.segments)
+        )
+        if self.segment is not None:
+            one = _check_segment(self.segment, self.duration, "segment")
+            if segments and segments != (one,):
+                raise ValueError(
+                    f"segment {list(one)} and segments {[list(s) for s in segments]} disagree: "
+                    "give 'segment' for one gold moment or 'segments' for several, not both"
+                )
+            segments = (one,)
+        object.__setattr__(self, "segments", segments)
+        object.__setattr__(self, "segment", segments[0] if len(segments) == 1 else None)
+        return self
+
+    @cached_property
+    def reward_segments(self) -> tuple[Span, ...]:
+        """The gold moments as the reward scores them: each end clipped to the video's duration."""
+        return tuple(_clip_end(seg, self.duration) for seg in self.segments)
+
+
+class GroundingTruth(_HasGoldMoments):
+    """Temporal grounding: ``{"task": "tvg", "segment": [start_s, end_s], "duration": seconds}``.
+
+    ``"segments": [[s, e], ...]`` gives several gold moments; a prediction is scored against the
+    closest one (max IoU, as the NExT-GQA and Charades-STA evaluation code do).
+
+    >>> t = GroundingTruth(segments=[[2, 5], [20, 31]], duration=30)
+    >>> t.segments, t.segment, t.reward_segments[1]
+    ((Span(start=2.0, end=5.0), Span(start=20.0, end=31.0)), None, Span(start=20.0, end=30.0))
+    """
 
     task: Literal["tvg"] = "tvg"
-    segment: Span
-
-    @model_validator(mode="after")
-    def _segment(self) -> GroundingTruth:
-        object.__setattr__(self, "segment", _check_segment(self.segment, self.duration, "segment"))
-        return self
 
 
-class GroundedQATruth(_HasOptions, _HasDuration):
-    """Grounded QA: ``{"task": "gqa", "answer": "B", "options": [...], "segment": [s, e], "duration": d}``."""
+class GroundedQATruth(_HasOptions, _HasGoldMoments):
+    """Grounded QA: ``{"task": "gqa", "answer": "B", "options": [...], "segment": [s, e], "duration": d}``
+    (or ``"segments": [[s, e], ...]`` for several gold moments)."""
 
     task: Literal["gqa"] = "gqa"
-    segment: Span
-
-    @model_validator(mode="after")
-    def _segment(self) -> GroundedQATruth:
-        object.__setattr__(self, "segment", _check_segment(self.segment, self.duration, "segment"))
-        return self
 
 
 class NumericTruth(GroundTruth):
@@ -177,3 +223,8 @@ class MultiGroundingTruth(_HasDuration):
         )
         object.__setattr__(self, "segments", checked)
         return self
+
+    @cached_property
+    def reward_segments(self) -> tuple[Span, ...]:
+        """The gold moments as the reward scores them: each end clipped to the video's duration."""
+        return tuple(_clip_end(seg, self.duration) for seg in self.segments)

@@ -320,7 +320,12 @@ def build_tiny_model(
     return target
 
 
-def _frame(t: float, size: tuple[int, int], event: tuple[float, float] | None) -> np.ndarray:
+def _frame(
+    t: float,
+    size: tuple[int, int],
+    event: tuple[float, float] | None,
+    colour: tuple[int, int, int] = (255, 255, 255),
+) -> np.ndarray:
     w, h = size
     x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
     y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
@@ -330,7 +335,7 @@ def _frame(t: float, size: tuple[int, int], event: tuple[float, float] | None) -
     img[..., 2] = 64
     if event is not None and event[0] <= t < event[1]:
         s = max(4, min(w, h) // 3)
-        img[(h - s) // 2 : (h + s) // 2, (w - s) // 2 : (w + s) // 2] = 255
+        img[(h - s) // 2 : (h + s) // 2, (w - s) // 2 : (w + s) // 2] = colour
     return img
 
 
@@ -359,8 +364,10 @@ def make_clip(
     size: tuple[int, int] = (64, 48),
     event: tuple[float, float] | None = None,
     vfr: bool = False,
+    colour: tuple[int, int, int] = (255, 255, 255),
 ) -> Path:
-    """Write a real H.264 mp4 (yuv420p) with PyAV; a white square is visible during ``event`` (seconds).
+    """Write a real H.264 mp4 (yuv420p) with PyAV; a square of ``colour`` (RGB, white by default) is
+    visible during ``event`` (seconds).
 
     Frame ``i`` is shown at ``clip_timestamps(seconds, fps, vfr)[i]``; width and height must be even.
     """
@@ -382,7 +389,7 @@ def make_clip(
         stream.codec_context.time_base = Fraction(1, 1000)
         stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "18"}
         for t in times:
-            frame = av.VideoFrame.from_ndarray(_frame(t, size, event), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(_frame(t, size, event, colour), format="rgb24")
             frame.pts = round(t * 1000)
             frame.time_base = Fraction(1, 1000)
             for packet in stream.encode(frame):

@@ -2,8 +2,11 @@
 
     python recipes/data/activitynet_captions.py --annotations val_2.json \
         --video-root activitynet/videos --output data/anet_val2.parquet --split val_2
+    python recipes/data/activitynet_captions.py --annotations val_2.json --no-video-check \
+        --output data/anet_val2.parquet --split val_2
 
 Durations come from the annotation file; videos named ``v_<id>.<ext>`` or ``<id>.<ext>`` are both found.
+2D-TAN's and TimeZero's copies (``{video_id: {duration, timestamps, sentences}}``) read the same way.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 
 One object per line: ``video`` (a path relative to ``--video-root``, or a video id), ``ground_truth`` in the
 reward contract (``{"task": "tvg", "segment": [s, e]}``, ``{"task": "mcq", "answer": "B", "options": [...]}``,
-...; a missing ``duration`` is filled from the video), ``question`` (the task instruction is added), or a
+``"segments": [[s, e], ...]`` for several gold moments; a missing ``duration`` is filled from the video, or
+from ``--durations`` with ``--no-video-check``), ``question`` (the task instruction is added), or a
 full ``prompt`` instead.
 """
 

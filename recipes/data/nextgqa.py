@@ -1,10 +1,14 @@
-"""NExT-GQA → verl parquet (grounded VideoQA: answer letter + supporting segment).
+"""NExT-GQA → verl parquet (grounded VideoQA: answer letter + supporting moment).
 
     python recipes/data/nextgqa.py --annotations nextgqa/test.csv --gsub nextgqa/gsub_test.json \
         --video-root NExTVideo --output data/nextgqa_test.parquet --split test
+    python recipes/data/nextgqa.py --annotations videochat_r1/nextgqa_test.json --no-video-check \
+        --output data/nextgqa_test.parquet --split test
 
-``--multi-segment`` chooses what a question with several annotated segments becomes: ``span`` (default,
-the segment covering them all), ``first``, or ``skip``.
+``--annotations`` is the QA csv (with ``--gsub``) or VideoChat-R1's ``nextgqa_{val,test}.json``. Every gold
+moment of a question is kept (``segments`` in the ground truth when there are several; the official metric
+takes the best IoU / IoP over them). ``--multi-segment span|first|skip`` turns several moments into one
+covering span, the first one, or a skipped row, for users who want one moment per question.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from video_rlt.formats import read_nextgqa
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--gsub", type=Path, required=True, help="gsub_{val,test}.json: segments per video and qid"
+        "--gsub", type=Path, help="gsub_{val,test}.json: gold moments per video and qid (with the csv)"
     )
-    parser.add_argument("--multi-segment", choices=["span", "first", "skip"], default="span")
+    parser.add_argument("--multi-segment", choices=["all", "span", "first", "skip"], default="all")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""``python -m video_rewards.evaluate`` against a table computed by hand, plus bad input and agreement
-with the training reward."""
+"""``python -m video_rewards.evaluate`` against tables computed by hand (official protocol and
+``--clip-to-duration``), plus bad input and agreement with the training reward."""
 
 from __future__ import annotations
 
@@ -30,22 +30,23 @@ def gqa(answer: str, segment: list[float] = [4.0, 8.0]) -> dict[str, Any]:  # no
 
 MCQ = {"task": "mcq", "answer": "B", "options": ["A. dog", "B. cat", "C. bird"]}
 
-# (response, ground truth, data source) with the per-row values worked out by hand in the comments.
+# (response, ground truth, data source) with the per-row values worked out by hand in the comments
+# (official protocol: raw spans; "clipped:" where --clip-to-duration differs).
 ROWS: list[tuple[str, dict[str, Any], str | None]] = [
     # charades: IoU per row
     (f"{T}<answer>2 to 6</answer>", tvg([2, 6]), "charades"),  # 1.0
     (f"{T}<answer>0 to 4</answer>", tvg([2, 6]), "charades"),  # 2/6 = 1/3
     (f"{T}<answer>[3, 7]</answer>", tvg([2, 6]), "charades"),  # 3/5 = 0.6
     (f"{T}<answer>10 to 12</answer>", tvg([2, 6]), "charades"),  # 0
-    ("2 to 6", tvg([2, 6]), "charades"),  # no <answer>: 0
-    (f"{T}<answer>25 to 40</answer>", tvg([20, 30]), "charades"),  # clipped to [25, 30]: 5/10 = 0.5
+    ("2 to 6", tvg([2, 6]), "charades"),  # no <answer>: 0, unparsed
+    (f"{T}<answer>25 to 40</answer>", tvg([20, 30]), "charades"),  # 5/20 = 0.25; clipped: [25, 30] 0.5
     (f"{T}<answer>0 to 7</answer>", tvg([0, 10]), "charades"),  # 7/10 = 0.7
     # nextqa: right, wrong, right, unparsable
     (f"{T}<answer>B</answer>", MCQ, "nextqa"),
     (f"{T}<answer>C</answer>", MCQ, "nextqa"),
     (f"{T}<answer>(B) a cat</answer>", MCQ, "nextqa"),
-    (f"{T}<answer></answer>", MCQ, "nextqa"),
-    # nextgqa (gold [4, 8], video 10 s): (right?, IoU, IoP of the clipped prediction)
+    (f"{T}<answer></answer>", MCQ, "nextqa"),  # unparsed
+    # nextgqa (gold [4, 8], video 10 s): (right?, IoU, IoP)
     (f'{T}<answer>{{"answer": "A", "start_time": 4, "end_time": 8}}</answer>', gqa("A"), "nextgqa"),  # ✓ 1 1
     (
         f'{T}<answer>{{"answer": "A", "start_time": 5, "end_time": 6}}</answer>',
@@ -62,33 +63,54 @@ ROWS: list[tuple[str, dict[str, Any], str | None]] = [
         f'{T}<answer>{{"answer": "A", "start_time": 6, "end_time": 12}}</answer>',
         gqa("A"),
         "nextgqa",
-    ),  # ✓ 1/3 2/4
-    ("A", gqa("A"), "nextgqa"),  # no <answer>: ✗ 0 0
+    ),  # ✓ 2/8 2/6; clipped to [6, 10]: 2/6 2/4
+    ("A", gqa("A"), "nextgqa"),  # no <answer>: ✗ 0 0, unparsed
     # no data_source: grouped under the task name
     (f"{T}<answer>1 to 3</answer>", tvg([2, 6]), None),  # 1/5
 ]
 
 EXPECTED: dict[str, dict[str, float]] = {
     "charades": {
-        "R1@0.3": 100 * 5 / 7,
-        "R1@0.5": 100 * 4 / 7,  # 0.5 counts: inclusive
-        "R1@0.7": 100 * 2 / 7,  # 0.7 counts: inclusive
-        "mIoU": 100 * (1 + 1 / 3 + 0.6 + 0 + 0 + 0.5 + 0.7) / 7,
+        "R1@0.3": 100 * 4 / 7,
+        "R1@0.5": 100 * 3 / 7,  # 0.5 counts: >=
+        "R1@0.7": 100 * 2 / 7,  # 7/10 is exactly 0.7 and counts
+        "mIoU": 100 * (1 + 1 / 3 + 0.6 + 0 + 0 + 0.25 + 0.7) / 7,
         "count": 7,
+        "unparsed": 1,
     },
     "nextgqa": {
         "accuracy": 100 * 4 / 6,
+        "mIoU": 100 * (1 + 1 / 4 + 1 + 1 / 4 + 1 / 4 + 0) / 6,
+        "mIoP": 100 * (1 + 1 + 1 + 1 / 3 + 1 / 3 + 0) / 6,
+        "IoU@0.3": 100 * 2 / 6,
+        "IoU@0.5": 100 * 2 / 6,
+        "IoP@0.3": 100 * 5 / 6,
+        "IoP@0.5": 100 * 3 / 6,
+        "Acc@GQA": 100 * 2 / 6,  # right answer and IoP >= 0.5: rows 1 and 2
+        "count": 6,
+        "unparsed": 1,
+    },
+    "nextqa": {"accuracy": 50.0, "count": 4, "unparsed": 1},
+    "tvg": {"R1@0.3": 0.0, "R1@0.5": 0.0, "R1@0.7": 0.0, "mIoU": 20.0, "count": 1, "unparsed": 0},
+}
+
+# --clip-to-duration: the charades row "25 to 40" and the nextgqa row "6 to 12" are clipped to the video.
+EXPECTED_CLIPPED: dict[str, dict[str, float]] = {
+    **EXPECTED,
+    "charades": {
+        **EXPECTED["charades"],
+        "R1@0.3": 100 * 5 / 7,
+        "R1@0.5": 100 * 4 / 7,
+        "mIoU": 100 * (1 + 1 / 3 + 0.6 + 0 + 0 + 0.5 + 0.7) / 7,
+    },
+    "nextgqa": {
+        **EXPECTED["nextgqa"],
         "mIoU": 100 * (1 + 1 / 4 + 1 + 1 / 4 + 1 / 3 + 0) / 6,
         "mIoP": 100 * (1 + 1 + 1 + 1 / 3 + 1 / 2 + 0) / 6,
         "IoU@0.3": 100 * 3 / 6,
-        "IoU@0.5": 100 * 2 / 6,
-        "IoP@0.3": 100 * 5 / 6,
         "IoP@0.5": 100 * 4 / 6,  # the clipped prediction's IoP of exactly 0.5 counts
-        "Acc@GQA": 100 * 3 / 6,  # right answer and IoP >= 0.5: rows 1, 2 and 5
-        "count": 6,
+        "Acc@GQA": 100 * 3 / 6,
     },
-    "nextqa": {"accuracy": 50.0, "count": 4},
-    "tvg": {"R1@0.3": 0.0, "R1@0.5": 0.0, "R1@0.7": 0.0, "mIoU": 20.0, "count": 1},
 }
 
 
@@ -107,10 +129,14 @@ def _write(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def test_metrics_match_the_hand_computed_table(tmp_path: Path) -> None:
-    metrics = evaluate_predictions(read_predictions(_write(tmp_path / "p.jsonl", ROWS)))
-    assert list(metrics) == sorted(EXPECTED)
-    for source, expected in EXPECTED.items():
+@pytest.mark.parametrize(("clip", "table"), [(False, EXPECTED), (True, EXPECTED_CLIPPED)])
+def test_metrics_match_the_hand_computed_table(
+    tmp_path: Path, clip: bool, table: dict[str, dict[str, float]]
+) -> None:
+    rows = read_predictions(_write(tmp_path / "p.jsonl", ROWS))
+    metrics = evaluate_predictions(rows, clip_to_duration=clip)
+    assert list(metrics) == sorted(table)
+    for source, expected in table.items():
         assert list(metrics[source]) == [k for k in METRIC_KEYS if k in expected], source
         assert metrics[source] == pytest.approx(expected), source
 
@@ -140,7 +166,23 @@ def test_cli_writes_metrics_json_and_prints_a_table(tmp_path: Path) -> None:
     assert written["charades"]["count"] == 7
     header, *lines = proc.stdout.splitlines()
     assert header.split()[:3] == ["data_source", "R1@0.3", "R1@0.5"]
-    assert any(line.startswith("nextgqa") and "50.0" in line for line in lines)
+    assert any(line.startswith("nextgqa") and "66.67" in line for line in lines)
+    assert "protocol: official (raw spans)" in lines
+    clipped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "video_rewards.evaluate",
+            "--predictions",
+            str(predictions),
+            "--clip-to-duration",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert clipped.returncode == 0, clipped.stderr
+    assert "protocol: reward (clipped to the video)" in clipped.stdout.splitlines()
 
 
 def test_blank_lines_are_skipped(tmp_path: Path) -> None:
@@ -187,9 +229,12 @@ def test_extra_info_duration_clips_like_training(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps(row) + "\n")
     (prediction,) = read_predictions(path)
-    assert evaluate_predictions([prediction])["tvg"]["mIoU"] == 50.0  # clipped to [25, 30]
+    assert prediction.ground_truth.duration == 30  # type: ignore[attr-defined]
+    assert evaluate_predictions([prediction])["tvg"]["mIoU"] == 25.0  # official: raw [25, 40]
+    assert evaluate_predictions([prediction], clip_to_duration=True)["tvg"]["mIoU"] == 50.0  # [25, 30]
     path.write_text(json.dumps({**row, "extra_info": {}}) + "\n")
-    assert evaluate_predictions(read_predictions(path))["tvg"]["mIoU"] == 25.0  # no duration: [25, 40]
+    rows = read_predictions(path)
+    assert evaluate_predictions(rows, clip_to_duration=True)["tvg"]["mIoU"] == 25.0  # no duration: no clip
     path.write_text(json.dumps({**row, "extra_info": {"duration": "long"}}) + "\n")
     with pytest.raises(ValueError, match=r"line 1: 'extra_info.duration' must be a number"):
         read_predictions(path)
@@ -238,21 +283,20 @@ _times = st.floats(min_value=-5, max_value=40, allow_nan=False).map(lambda x: ro
     style=st.sampled_from(["{s} to {e}", "[{s}, {e}]", "from {s}s to {e}s", "{s} - {e}", "gqa"]),
     answer=st.sampled_from(["A", "B"]),
 )
-def test_iou_and_iop_agree_with_the_reward(
+def test_clipped_iou_is_the_rewards(
     start: float, end: float, gold: list[float], style: str, answer: str
 ) -> None:
-    """Evaluation re-reads spans with the reward's parsers; it must see the very IoU the reward scored."""
+    """With --clip-to-duration, evaluation's IoU is the very IoU the reward scored."""
     if style == "gqa":
         response = f'{T}<answer>{{"answer": "{answer}", "start_time": {start}, "end_time": {end}}}</answer>'
-        truth = vr.parse_ground_truth({**gqa("A", gold), "duration": 40.0})
+        truth = vr.parse_ground_truth({**gqa("A", gold), "duration": 30.0})
     else:
         response = f"{T}<answer>{style.format(s=start, e=end)}</answer>"
-        truth = vr.parse_ground_truth(tvg(gold, duration=40.0))
-    metrics = evaluate_predictions([Prediction(1, response, truth, "x")])["x"]  # raises if they disagree
+        truth = vr.parse_ground_truth(tvg(gold, duration=30.0))
+    metrics = evaluate_predictions([Prediction(1, response, truth, "x")], clip_to_duration=True)["x"]
     reward = vr.score(response, truth)
     assert reward.iou is not None
-    assert metrics["mIoU"] == pytest.approx(100 * reward.iou)
+    assert metrics["mIoU"] == 100 * reward.iou
     if style == "gqa":
         assert 0.0 <= metrics["mIoP"] <= 100.0
-        assert (metrics["mIoP"] > 0) == (reward.iou > 0)
-        assert metrics["mIoP"] >= metrics["mIoU"] - 1e-9  # IoP >= IoU always
+        assert metrics["mIoP"] >= metrics["mIoU"]  # IoP >= IoU always

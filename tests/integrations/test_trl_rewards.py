@@ -140,9 +140,26 @@ def test_missing_column_lists_the_columns() -> None:
         _call(DualReward(), COMPLETIONS[:1], answer=["B"], video=["v.mp4"])
 
 
-def test_bad_ground_truth_names_the_batch_row() -> None:
-    with pytest.raises(ValueError, match=r"dual_reward: bad ground truth in batch row 1: .*segment"):
-        _call(DualReward(), COMPLETIONS[:2], ground_truth=[MCQ, {"task": "tvg", "segment": [5, 1]}])
+def test_bad_ground_truth_row_scores_none_and_the_batch_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    metrics: dict[str, float] = {}
+    with caplog.at_level("WARNING", logger="video_rewards.integrations.trl"):
+        out = DualReward()(
+            prompts=["p"] * 2,
+            completions=COMPLETIONS[:2],
+            ground_truth=[MCQ, {"task": "tvg", "segment": [5, 1]}],
+            log_metric=metrics.__setitem__,
+        )
+    assert out[1] is None and out[0] is not None
+    assert metrics["bad_ground_truth"] == 0.5
+    assert "batch row 1 has a bad ground truth" in caplog.text and "segment" in caplog.text
+
+
+def test_mcq_index_base_reaches_the_trl_callables() -> None:
+    truth = {"task": "mcq", "answer": 3, "options": ["three", "six", "two", "one", "five"]}
+    completion = ["<think></think><answer>3</answer>"]
+    assert _call(AccuracyReward(), completion, ground_truth=[truth]) == [0.0]
+    config = vr.RewardConfig.from_kwargs(mcq_index_base=0)
+    assert _call(AccuracyReward(config=config), completion, ground_truth=[truth]) == [1.0]
 
 
 def test_parse_failures_are_logged_by_the_combined_reward_only() -> None:
@@ -150,7 +167,7 @@ def test_parse_failures_are_logged_by_the_combined_reward_only() -> None:
     extra: dict[str, list[str | None]] = {}
     kwargs = {"log_metric": metrics.__setitem__, "log_extra": extra.__setitem__}
     DualReward()(prompts=["p"] * 5, completions=COMPLETIONS, ground_truth=TRUTHS, **kwargs)
-    assert metrics == {"parse_failed": 0.2}
+    assert metrics == {"parse_failed": 0.2, "bad_ground_truth": 0.0}
     assert extra == {"parse_failure": [None, None, None, None, "no_answer_tag"]}
     metrics.clear()
     extra.clear()

@@ -47,7 +47,12 @@ CHOICE_CASES = [
     ("I am not sure.", None, "no_choice"),
     ("E", "E", None),  # outside the options: parsed, scored wrong
     ("The T-shirt man, so B", "B", None),
-    ("", None, "no_choice"),
+    ("", None, "refusal"),
+    ("N/A", None, "refusal"),
+    ("None of the above", None, "refusal"),
+    ("Cannot be determined.", None, "refusal"),
+    ("Neither A nor B", None, "refusal"),
+    ("N", None, "refusal"),
 ]
 
 

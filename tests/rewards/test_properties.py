@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 import video_rewards as vr
 from video_rewards import Span, match_segments, temporal_iop, temporal_iou
 from video_rewards.geometry import shape_iou
-from video_rewards.parsing import _fast_span, _fast_spans, _iter_spans, split_response, tokenize
+from video_rewards.spans import _fast_span, _fast_spans, _iter_spans
+from video_rewards.tags import split_response
+from video_rewards.tokens import tokenize
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 any_float = st.floats(allow_nan=True, allow_infinity=True)

@@ -44,6 +44,22 @@ BAD_TRUTHS = [
     ({"task": "numeric", "answer": float("nan")}, r"answer"),
     ({"task": "multi_tvg", "segments": []}, r"segments"),
     ({"task": "multi_tvg", "segments": [[1, 2], [4, 3]]}, r"segments\[1\] must satisfy"),
+    ({"task": "tvg", "segments": []}, r"segments must hold at least one"),
+    ({"task": "tvg", "segments": [[1, 2], [4, 3]]}, r"segments\[1\] must satisfy"),
+    (
+        {"task": "gqa", "answer": "A", "options": OPTIONS, "segments": [[-0.1, 2]]},
+        r"segments\[0\] must satisfy",
+    ),
+    ({"task": "tvg", "segments": [[1, 2], [40, 50]], "duration": 30}, r"segments\[1\] starts at 40.0 s"),
+    ({"task": "tvg", "segments": [[1, 2]] * 33}, r"segments: .*at most 32"),
+    (
+        {"task": "tvg", "segment": [1, 2], "segments": [[1, 2], [3, 4]]},
+        r"segment \[1.0, 2.0\] and segments .* disagree",
+    ),
+    ({"task": "tvg", "segment": [1, 2], "duration": 10**400}, r"duration: Input should be a valid number"),
+    ({"task": "tvg", "segment": [1, 10**400]}, r"segment\.1: Input should be a valid number"),
+    ({"task": "numeric", "answer": 10**400}, r"answer: Input should be a valid number"),
+    ({"task": "mcq", "answer": 10**400, "options": OPTIONS}, r"answer: index of 1329 bits is outside"),
 ]
 
 
@@ -55,6 +71,39 @@ def test_invalid_ground_truth_names_the_field(gt: dict[str, object], message: st
         parse_ground_truth(json.dumps(gt))
     with pytest.raises(ValueError, match=message):  # compute_score does not swallow it either
         vr.compute_score(None, "<think></think><answer>C</answer>", gt)
+
+
+def _nested(depth: int) -> list[object]:
+    value: list[object] = [1.0, 2.0]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_deeply_nested_ground_truth_is_a_value_error_naming_the_field() -> None:
+    """5,000 levels (far past the recursion limit) in a dict, a JSON string, a numpy array or a batch."""
+    deep = {"task": "tvg", "segment": _nested(5000)}
+    with pytest.raises(ValueError, match=r"ground_truth\.segment: nested more than 8 levels deep"):
+        parse_ground_truth(deep)
+    text = '{"task": "mcq", "answer": "A", "options": ' + "[" * 5000 + "]" * 5000 + "}"
+    with pytest.raises(ValueError, match=r"ground_truth\.options: nested more than 8 levels deep"):
+        parse_ground_truth(text)
+    with pytest.raises(ValueError, match=r"row 0: ground_truth\.segment: nested"):
+        vr.score_batch(["<answer>1 to 2</answer>"], [deep])
+    with pytest.raises(ValueError, match=r"ground_truth\.segments: nested"):
+        parse_ground_truth({"task": "tvg", "segments": np.zeros((1,) * 12)})
+    # Nesting a real truth needs (segments: 3 levels) still validates.
+    truth = parse_ground_truth({"task": "tvg", "segments": np.array([[1.0, 2.0]])})
+    assert isinstance(truth, vr.GroundingTruth) and truth.segments == (vr.Span(1, 2),)
+
+
+def test_huge_numbers_in_ground_truth_are_value_errors() -> None:
+    with pytest.raises(ValueError, match=r"duration: Input should be a valid number"):
+        parse_ground_truth('{"task": "tvg", "segment": [1, 2], "duration": 1' + "0" * 400 + "}")
+    with pytest.raises(ValueError, match=r"duration"):
+        vr.score_batch(["<answer>1 to 2</answer>"], [{"task": "tvg", "segment": [1, 2]}], durations=[10**400])
+    with pytest.raises(ValueError, match=r"duration"):
+        vr.score("<answer>1 to 2</answer>", {"task": "tvg", "segment": [1, 2]}, duration=10**400)
 
 
 def test_bad_json_and_types() -> None:
@@ -87,9 +136,15 @@ def test_verl_parquet_struct_with_numpy_arrays_and_none() -> None:
     assert parse_ground_truth(multi).segments == (vr.Span(1, 2), vr.Span(3, 4))  # type: ignore[attr-defined]
 
 
-def test_gold_end_past_duration_is_clipped() -> None:
+def test_gold_end_past_duration_is_kept_and_the_reward_clips_it() -> None:
     truth = parse_ground_truth({"task": "tvg", "segment": [20.0, 31.5], "duration": 31.2})
-    assert truth.segment == vr.Span(20.0, 31.2)  # type: ignore[attr-defined]
+    assert isinstance(truth, vr.GroundingTruth)
+    assert truth.segment == vr.Span(20.0, 31.5)  # as annotated
+    assert truth.reward_segments == (vr.Span(20.0, 31.2),)  # what the reward scores against
+    # The prediction [25, 40] is clipped to [25, 31.2]: IoU 6.2 / 11.2 against the clipped gold.
+    assert vr.score("<answer>25 to 40</answer>", truth).iou == pytest.approx(6.2 / 11.2)
+    gqa = {"task": "gqa", "answer": "A", "options": OPTIONS, "segments": [[1, 2], [20, 40]], "duration": 30}
+    assert parse_ground_truth(gqa).reward_segments[1] == vr.Span(20, 30)  # type: ignore[attr-defined]
 
 
 def test_task_from_data_source_and_duration_fallback() -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from selection.cli import main
@@ -22,9 +24,19 @@ from selection.io import read_metadata
         ("score", ["--dataset", "--rollouts", "--output", "--reward-config", "--workers"]),
         (
             "select",
-            ["--dataset", "--scores", "--min-std", "--output", "--config", "--quota", "--target-size"],
+            [
+                "--dataset",
+                "--scores",
+                "--min-std",
+                "--output",
+                "--config",
+                "--quota",
+                "--target-size",
+                "--drop-invalid-stats",
+                "--no-fingerprint-check",
+            ],
         ),
-        ("report", ["--scores", "--output", "--selection"]),
+        ("report", ["--scores", "--output", "--selection", "--dataset", "--no-fingerprint-check"]),
     ],
 )
 def test_every_command_has_help(command: str, flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,3 +143,98 @@ def test_bad_inputs_exit_2_with_one_clear_line(
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_scores_of_another_dataset_are_refused_naming_both_files(
+    scored_case: tuple[Path, Path], tmp_path: Path, h: Any, capsys: pytest.CaptureFixture[str], caplog: Any
+) -> None:
+    data, roll = scored_case
+    scores, kept = tmp_path / "s.parquet", tmp_path / "k.parquet"
+    assert main(["score", "--dataset", str(data), "--rollouts", str(roll), "--output", str(scores),
+                 "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    # Another dataset whose rows carry the same ids: sample 2's right answer is C, not B.
+    rows = pq.read_table(data).to_pylist()
+    rows[1]["reward_model"]["ground_truth"] = json.dumps(
+        {"task": "mcq", "answer": "C", "options": h.MCQ_OPTIONS}
+    )
+    other = h.write_rows(tmp_path / "other.parquet", rows)
+    capsys.readouterr()
+
+    assert main(["select", "--dataset", str(other), "--scores", str(scores), "--output", str(kept)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: scores {scores} were computed on another dataset than {other}" in err
+    assert f"record dataset '{data}'" in err and not kept.exists()
+    assert (
+        main(["report", "--scores", str(scores), "--dataset", str(other), "--output", str(tmp_path / "r")])
+        == 2
+    )
+    assert f"scores {scores} were computed on another dataset than {other}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before anything is written
+
+    # A selection made from the right scores, reported with scores of the other dataset: refused too.
+    assert main(["select", "--dataset", str(data), "--scores", str(scores), "--output", str(kept)]) == 0
+    other_scores = tmp_path / "other_scores.parquet"
+    assert main(["score", "--dataset", str(other), "--rollouts", str(roll), "--output", str(other_scores),
+                 "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    argv = [
+        "report",
+        "--scores",
+        str(other_scores),
+        "--selection",
+        str(kept),
+        "--output",
+        str(tmp_path / "r"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"scores {other_scores} were computed on another dataset" in err and f"selection {kept}" in err
+    # Switched off explicitly, it runs, and says so.
+    assert main(["select", "--dataset", str(other), "--scores", str(scores), "--output", str(kept),
+                 "--no-fingerprint-check"]) == 0  # fmt: skip
+    assert "fingerprint check off" in caplog.text
+    assert read_metadata(kept)["fingerprint_checked"] is False
+
+
+def test_invalid_statistics_through_the_cli(
+    scored_case: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, roll = scored_case
+    scores, bad, kept = tmp_path / "s.parquet", tmp_path / "bad.parquet", tmp_path / "k.parquet"
+    assert main(["score", "--dataset", str(data), "--rollouts", str(roll), "--output", str(scores),
+                 "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    table = pq.read_table(scores)
+    frame = table.to_pandas()
+    frame.loc[frame.sample_id == 2, "reward_std"] = float("inf")
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata), bad
+    )
+    capsys.readouterr()
+    assert main(["select", "--dataset", str(data), "--scores", str(bad), "--output", str(kept)]) == 2
+    assert "sample_id 2: reward_std=inf" in capsys.readouterr().err
+    assert main(["select", "--dataset", str(data), "--scores", str(bad), "--output", str(kept),
+                 "--drop-invalid-stats"]) == 0  # fmt: skip
+    assert "'invalid_stats': 1" in capsys.readouterr().out
+    report = tmp_path / "report"
+    assert main(["report", "--scores", str(bad), "--selection", str(kept), "--output", str(report)]) == 0
+    assert "| invalid_stats | 1 |" in (report / "report.md").read_text()
+    assert not [p.name for p in report.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_gold_end_past_the_video_goes_through_score_select_report(
+    tmp_path: Path, h: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Converters keep a gold span ending after the video (annotation noise); no step rejects it."""
+    rows = [h.row(1, {"task": "tvg", "segment": [8, 12], "duration": 10}, source="charades_sta")]
+    data = h.write_rows(tmp_path / "d.parquet", rows)
+    roll = h.write_rollouts(
+        tmp_path / "r.parquet", [(1, 0, h.wf("8 to 10"), None), (1, 1, h.wf("0 to 1"), None)]
+    )
+    scores, kept, report = tmp_path / "s.parquet", tmp_path / "k.parquet", tmp_path / "report"
+    assert main(["score", "--dataset", str(data), "--rollouts", str(roll), "--output", str(scores),
+                 "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    assert "1 samples scored, 0 failed" in capsys.readouterr().out
+    assert main(["select", "--dataset", str(data), "--scores", str(scores), "--output", str(kept)]) == 0
+    assert "kept 1 of 1" in capsys.readouterr().out
+    assert main(["report", "--scores", str(scores), "--selection", str(kept), "--dataset", str(data),
+                 "--output", str(report)]) == 0  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import video_rewards as vr
-from selection.dataset import DatasetError
+from selection.dataset import DatasetError, dataset_fingerprint
 from selection.io import read_metadata
 from selection.score import ScoreConfig, ScoreStats, score_rollouts
 
@@ -96,6 +97,7 @@ def test_score_matches_hand_computed_table(
         "rollouts": 16,
         "samples_scored": 4,
         "samples_failed": 1,
+        "failed_by_reason": {"video_missing": 1},
         "dataset_samples_without_rollouts": 1,
     }
     recorded = read_metadata(out)
@@ -196,18 +198,118 @@ def test_duplicates_across_batches_are_caught(tmp_path: Path, h: Any) -> None:
         score_rollouts(data, dup, tmp_path / "s.parquet", ScoreConfig(batch_size=2))
 
 
-def test_bad_ground_truth_of_a_scored_sample_names_row_and_sample(tmp_path: Path, h: Any) -> None:
-    data = h.write_rows(
-        tmp_path / "d.parquet",
-        [
-            h.row(1, {"task": MCQ, "answer": "A", "options": h.MCQ_OPTIONS}),
-            h.row(2, {"task": "tvg", "segment": [9, 2]}),
-        ],
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bad_ground_truths_fail_their_sample_and_the_run_goes_on(
+    tmp_path: Path, h: Any, workers: int
+) -> None:
+    """Reversed span, span past the video, 5,000-deep JSON, a 5,000-digit duration, not JSON: one failure each."""
+    deep = '{"task": "tvg", "segment": ' + "[" * 5000 + "]" * 5000 + "}"
+    rows = [
+        h.row(1, {"task": MCQ, "answer": "A", "options": h.MCQ_OPTIONS}),
+        h.row(2, {"task": "tvg", "segment": [9, 2]}),
+        h.row(3, {"task": "tvg", "segment": [12, 14], "duration": 10}),
+        h.row(4, {"task": MCQ, "answer": "B", "options": h.MCQ_OPTIONS}),
+    ]
+    rows += [h.row(5, {}), h.row(6, {}), h.row(7, {})]
+    rows[4]["reward_model"]["ground_truth"] = deep
+    rows[5]["reward_model"]["ground_truth"] = (
+        '{"task": "tvg", "segment": [1, 2], "duration": ' + "9" * 5000 + "}"
     )
-    roll = h.write_rollouts(tmp_path / "r.parquet", [(1, 0, "x", None), (2, 0, "y", None)])
-    for workers in (1, 2):  # raised in a scoring process, it reaches the caller unchanged
-        with pytest.raises(DatasetError, match=r"row 1 \(sample_id 2\).*segment"):
-            score_rollouts(data, roll, tmp_path / "s.parquet", ScoreConfig(workers=workers))
+    rows[6]["reward_model"]["ground_truth"] = "[1, 2"
+    data = h.write_rows(tmp_path / "d.parquet", rows)
+    records = [(sid, k, h.wf("A"), None) for sid in range(1, 8) for k in range(2)]
+    roll = h.write_rollouts(tmp_path / "r.parquet", records)
+    out = tmp_path / "s.parquet"
+    meta = score_rollouts(data, roll, out, ScoreConfig(workers=workers, batch_size=3))
+    got = pd.read_parquet(out).set_index("sample_id")
+    failure = got["failure"]
+    assert pd.isna(failure[1]) and pd.isna(failure[4])  # the good rows are scored as usual
+    assert got.loc[1, "reward_mean"] == 1.0 and got.loc[4, "n"] == 2
+    for sid in (2, 3, 5, 6, 7):
+        assert failure[sid].startswith(
+            f"invalid_ground_truth: dataset {data}: row {sid - 1} (sample_id {sid})"
+        )
+        assert got.loc[sid, "n"] == 0
+    assert "segment" in failure[2] and "duration" in failure[3]
+    assert meta["counts"]["samples_failed"] == 5 and meta["counts"]["samples_scored"] == 2
+    assert meta["counts"]["failed_by_reason"] == {"invalid_ground_truth": 5}
+
+
+_RAISING_TASK = "raising_count_c2"
+
+
+@pytest.fixture
+def raising_task() -> Iterator[str]:
+    """A user-registered task whose scorer has a bug: it raises on the answer "boom" (removed afterwards)."""
+    from typing import Literal
+
+    class RaisingTruth(vr.GroundTruth):
+        task: Literal["raising_count_c2"] = "raising_count_c2"
+        answer: str
+
+    @vr.register_task(
+        _RAISING_TASK,
+        truth=RaisingTruth,
+        weights=vr.TaskWeights(format=0.5, accuracy=0.5),
+        has_accuracy=True,
+        has_iou=False,
+    )
+    def _scorer(answer: str, truth: Any, config: Any) -> vr.TaskOutcome:
+        if answer.strip() == "boom":
+            raise ZeroDivisionError("a bug in a plug-in scorer")
+        return vr.TaskOutcome(
+            accuracy=float(answer.strip() == truth.answer), iou=None, iou_reward=None, failure=None
+        )
+
+    yield _RAISING_TASK
+    vr.TASKS.unregister(_RAISING_TASK)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_rollout_whose_scoring_raises_fails_its_sample_only(
+    tmp_path: Path, h: Any, workers: int, raising_task: str
+) -> None:
+    rows = [h.row(i, {"task": raising_task, "answer": "7"}) for i in (1, 2, 3)]
+    data = h.write_rows(tmp_path / "d.parquet", rows)
+    records = [
+        (1, 0, h.wf("7"), None), (1, 1, h.wf("6"), None),
+        (2, 0, h.wf("7"), None), (2, 1, h.wf("boom"), None),
+        (3, 0, h.wf("7"), None), (3, 1, h.wf("7"), None),
+    ]  # fmt: skip
+    out = tmp_path / "s.parquet"
+    meta = score_rollouts(
+        data, h.write_rollouts(tmp_path / "r.parquet", records), out, ScoreConfig(workers=workers)
+    )
+    got = pd.read_parquet(out).set_index("sample_id")
+    assert got.loc[2, "failure"] == "scoring_error: ZeroDivisionError: a bug in a plug-in scorer"
+    assert got.loc[1, "reward_mean"] == 0.75 and got.loc[3, "reward_mean"] == 1.0  # 0.5 + 0.5·acc, by hand
+    assert pd.isna(got.loc[1, "failure"]) and pd.isna(got.loc[3, "failure"])
+    assert meta["counts"]["failed_by_reason"] == {"scoring_error": 1}
+    assert meta["counts"]["samples_scored"] == 2
+
+
+def test_gold_end_past_the_video_is_scored(tmp_path: Path, h: Any) -> None:
+    """Converters keep a gold span that ends after the video (annotation noise): it is scored, not failed."""
+    data = h.write_rows(
+        tmp_path / "d.parquet", [h.row(1, {"task": "tvg", "segment": [8, 12], "duration": 10})]
+    )
+    roll = h.write_rollouts(
+        tmp_path / "r.parquet", [(1, 0, h.wf("8 to 10"), None), (1, 1, h.wf("0 to 2"), None)]
+    )
+    out = tmp_path / "s.parquet"
+    score_rollouts(data, roll, out, _config(h))
+    got = pd.read_parquet(out)
+    assert got["failure"].isna().all() and got["n"].tolist() == [2]
+    assert got["iou_mean"].iloc[0] > 0 and got["reward_std"].iloc[0] > 0
+
+
+def test_scores_record_the_dataset_fingerprint(table_case: tuple[Path, Path], tmp_path: Path, h: Any) -> None:
+    data, rollouts = table_case
+    out = tmp_path / "s.parquet"
+    meta = score_rollouts(data, rollouts, out, _config(h))
+    recorded = read_metadata(out)
+    assert recorded["dataset_fingerprint"] == meta["dataset_fingerprint"] == dataset_fingerprint(data)
+    assert recorded["dataset_fingerprint"].startswith("v1:") and recorded["dataset_rows"] == 6
 
 
 def test_sample_id_is_row_position_without_extra_info_index(tmp_path: Path, h: Any) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from selection.dataset import DatasetError
-from selection.io import read_metadata
+from selection.dataset import DatasetError, dataset_fingerprint
+from selection.io import read_metadata, write_text_atomic
 from selection.rules import (
     PassBandRule,
     QuotaRule,
@@ -23,6 +26,7 @@ from selection.rules import (
     load_select_config,
     run_rules,
 )
+from selection.score import score_rollouts
 from selection.select import select_dataset
 
 NAN = float("nan")
@@ -170,7 +174,8 @@ def dataset_and_scores(tmp_path: Path, h: Any) -> tuple[Path, Path]:
     score_path = tmp_path / "scores.parquet"
     from selection.io import write_parquet_atomic
 
-    write_parquet_atomic(table, score_path, {"reward_version": "9.9", "model": "m"})
+    meta = {"reward_version": "9.9", "model": "m", "dataset": str(data), "dataset_rows": len(rows)}
+    write_parquet_atomic(table, score_path, {**meta, "dataset_fingerprint": dataset_fingerprint(data)})
     return data, score_path
 
 
@@ -209,14 +214,19 @@ def test_select_bad_inputs_are_named(dataset_and_scores: tuple[Path, Path], tmp_
     fewer = h.write_rows(
         tmp_path / "fewer.parquet", [h.row(1, {"task": "mcq", "answer": "A", "options": h.MCQ_OPTIONS})]
     )
-    with pytest.raises(DatasetError, match=r"not in the dataset, e\.g\. \[2, 3, 4, 5, 6\]"):
+    with pytest.raises(DatasetError, match=r"computed on another dataset than .*fewer\.parquet"):
         select_dataset(fewer, score_path, tmp_path / "k.parquet", SelectConfig())
+    unchecked = {"verify_fingerprint": False}
+    with pytest.raises(DatasetError, match=r"not in the dataset, e\.g\. \[2, 3, 4, 5, 6\]"):
+        select_dataset(fewer, score_path, tmp_path / "k.parquet", SelectConfig(), **unchecked)
     more_rows = [h.row(i, {"task": "mcq", "answer": "A", "options": h.MCQ_OPTIONS}) for i in range(1, 12)]
     more = h.write_rows(tmp_path / "more.parquet", more_rows)
     with pytest.raises(DatasetError, match=r"2 row\(s\) have no score, e\.g\. sample ids \[10, 11\]"):
-        select_dataset(more, score_path, tmp_path / "k.parquet", SelectConfig())
-    meta = select_dataset(more, score_path, tmp_path / "k.parquet", SelectConfig(allow_unscored=True))
-    assert meta["counts"]["dropped_by_reason"]["unscored"] == 2
+        select_dataset(more, score_path, tmp_path / "k.parquet", SelectConfig(), **unchecked)
+    meta = select_dataset(
+        more, score_path, tmp_path / "k.parquet", SelectConfig(allow_unscored=True), **unchecked
+    )
+    assert meta["counts"]["dropped_by_reason"]["unscored"] == 2 and meta["fingerprint_checked"] is False
     bad_scores = tmp_path / "bad_scores.parquet"
     pq.write_table(pq.read_table(score_path).drop_columns(["reward_std"]), bad_scores)
     with pytest.raises(DatasetError, match=r"missing column\(s\) \['reward_std'\]"):
@@ -266,3 +276,138 @@ def test_rules_partition_rows_and_keep_only_informative(
     by_size = result.table[result.table["drop_reason"] == "target_size"]
     if len(by_size) and len(kept):
         assert by_size["reward_std"].max() <= kept["reward_std"].min()
+
+
+# ---- provenance: the dataset fingerprint ------------------------------------------------------------------
+def test_fingerprint_follows_the_documented_scheme(tmp_path: Path, h: Any) -> None:
+    """v1: SHA-256 over rows sorted by id: int64 id, uint64 length, b"j" + canonical JSON (little endian)."""
+    data = h.write_rows(tmp_path / "d.parquet", [h.row(7, {"task": "mcq", "answer": "A"})])
+    blob = b'j{"answer":"A","task":"mcq"}'
+    expected = hashlib.sha256(struct.pack("<qQ", 7, len(blob)) + blob).hexdigest()
+    assert dataset_fingerprint(data) == "v1:" + expected
+
+
+def test_fingerprint_ignores_order_and_encoding_but_not_ids_or_truths(tmp_path: Path, h: Any) -> None:
+    o = h.MCQ_OPTIONS
+    mcq = {"task": "mcq", "answer": "A", "options": o}
+    tvg = {"task": "tvg", "segment": [2, 6], "duration": 10}
+    a = h.write_rows(tmp_path / "a.parquet", [h.row(1, mcq), h.row(2, tvg)])
+    # Reversed rows, other prompts / videos / sources, keys in another order: the same scored dataset.
+    b_rows = [h.row(2, tvg, video="/elsewhere.mp4", source="x"), h.row(1, mcq)]
+    b_rows[0]["reward_model"]["ground_truth"] = '{"duration": 10, "segment": [2, 6], "task": "tvg"}'
+    b = h.write_rows(tmp_path / "b.parquet", b_rows)
+    assert dataset_fingerprint(a) == dataset_fingerprint(b)
+    # The same truths stored as a parquet struct column (null keys of other tasks dropped) agree too.
+    struct_rows = [h.row(1, mcq), h.row(2, tvg)]
+    for r, truth in zip(struct_rows, (mcq, tvg), strict=True):
+        r["reward_model"]["ground_truth"] = {"task": None, "answer": None, "options": None, "segment": None,
+                                             "duration": None, **truth}  # fmt: skip
+    c = h.write_rows(tmp_path / "c.parquet", struct_rows)
+    assert pq.read_schema(c).field("reward_model").type.field("ground_truth").type.num_fields == 5
+    assert dataset_fingerprint(c) == dataset_fingerprint(a)
+    other_truth = h.write_rows(tmp_path / "t.parquet", [h.row(1, {**mcq, "answer": "B"}), h.row(2, tvg)])
+    other_ids = h.write_rows(tmp_path / "i.parquet", [h.row(1, mcq), h.row(3, tvg)])
+    not_json = h.write_rows(tmp_path / "n.parquet", [h.row(1, mcq), h.row(2, tvg)])
+    fingerprints = {dataset_fingerprint(p) for p in (a, other_truth, other_ids)}
+    assert len(fingerprints) == 3
+    broken = pq.read_table(not_json).to_pylist()
+    broken[1]["reward_model"]["ground_truth"] = "[" * 5000  # not JSON: hashed as text, never raises
+    pq.write_table(pa.Table.from_pylist(broken), not_json)
+    assert dataset_fingerprint(not_json) not in fingerprints | {dataset_fingerprint(a)}
+
+
+def test_select_refuses_scores_without_or_with_another_fingerprint(
+    dataset_and_scores: tuple[Path, Path], tmp_path: Path, h: Any
+) -> None:
+    data, score_path = dataset_and_scores
+    rows = pq.read_table(data).to_pylist()
+    rows[2]["reward_model"]["ground_truth"] = '{"task": "mcq", "answer": "D", "options": ["A. a", "B. b"]}'
+    same_ids = h.write_rows(tmp_path / "same_ids.parquet", rows)
+    out = tmp_path / "k.parquet"
+    with pytest.raises(DatasetError) as info:
+        select_dataset(same_ids, score_path, out, SelectConfig())
+    message = str(info.value)
+    assert f"scores {score_path} were computed on another dataset than {same_ids}" in message
+    assert f"record dataset '{data}' (9 rows" in message
+    assert not out.exists()
+    unrecorded = tmp_path / "old_scores.parquet"
+    pq.write_table(pq.read_table(score_path).replace_schema_metadata({}), unrecorded)
+    with pytest.raises(
+        DatasetError, match=r"old_scores\.parquet record no dataset fingerprint.*--no-fingerprint-check"
+    ):
+        select_dataset(data, unrecorded, out, SelectConfig())
+    meta = select_dataset(data, score_path, out, SelectConfig())
+    assert meta["dataset_fingerprint"] == dataset_fingerprint(data) and meta["fingerprint_checked"] is True
+    # Each output records the fingerprint of the rows it holds, as a reader recomputes it from the file.
+    assert read_metadata(out)["rows_fingerprint"] == dataset_fingerprint(out)
+    dropped = tmp_path / "k.dropped.parquet"
+    assert read_metadata(dropped)["rows_fingerprint"] == dataset_fingerprint(dropped)
+    assert dataset_fingerprint(out) != dataset_fingerprint(dropped)
+
+
+# ---- statistics and indices --------------------------------------------------------------------------------
+def _with_bad_stats(score_path: Path, tmp_path: Path) -> Path:
+    """The fixture's scores with four broken rows (what a buggy reward or a hand edit leaves)."""
+    frame = pq.read_table(score_path).to_pandas()
+    frame.loc[frame.sample_id == 1, "pass_rate"] = 1.5
+    frame.loc[frame.sample_id == 3, "reward_std"] = NAN
+    frame.loc[frame.sample_id == 5, "reward_std"] = float("inf")
+    frame.loc[frame.sample_id == 7, "reward_std"] = -0.1
+    bad = tmp_path / "bad_stats.parquet"
+    from selection.io import write_parquet_atomic
+
+    write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), bad, read_metadata(score_path))
+    return bad
+
+
+def test_invalid_statistics_are_named_or_dropped_and_counted(
+    dataset_and_scores: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, score_path = dataset_and_scores
+    bad = _with_bad_stats(score_path, tmp_path)
+    out = tmp_path / "k.parquet"
+    expected = (
+        "4 row(s) with invalid statistics (sample_id 1: pass_rate=1.5 (must be <= 1); sample_id 3: "
+        "reward_std=nan; sample_id 5: reward_std=inf; sample_id 7: reward_std=-0.1 (must be >= 0)); fix the "
+        "scores, or pass --drop-invalid-stats"
+    )
+    with pytest.raises(DatasetError) as info:
+        select_dataset(data, bad, out, SelectConfig())
+    assert str(info.value).startswith(f"scores {bad}: ") and expected in str(info.value)
+    meta = select_dataset(data, bad, out, SelectConfig(drop_invalid_stats=True))
+    assert meta["counts"]["dropped_by_reason"]["invalid_stats"] == 4
+    assert pd.read_parquet(out)["extra_info"].map(lambda e: e["index"]).tolist() == [4]  # no inf kept
+    dropped = pd.read_parquet(tmp_path / "k.dropped.parquet")
+    reasons_by_id = dict(
+        zip(dropped["extra_info"].map(lambda e: e["index"]), dropped["drop_reason"], strict=True)
+    )
+    assert {k for k, v in reasons_by_id.items() if v == "invalid_stats"} == {1, 3, 5, 7}
+
+
+def test_failed_rows_may_have_nan_statistics() -> None:
+    """A failed sample has no rollouts: NaN statistics are what it should have, not an error."""
+    result = run_rules(scores(), SelectConfig())
+    assert "invalid_stats" not in result.counts and result.counts["failed"] == 1
+
+
+def test_duplicated_extra_info_index_is_an_error_naming_every_row(tmp_path: Path, h: Any) -> None:
+    truth = {"task": "mcq", "answer": "A", "options": h.MCQ_OPTIONS}
+    data = h.write_rows(tmp_path / "d.parquet", [h.row(i, truth) for i in (0, 1, 0, 2, 1)])
+    expected = r"extra_info\.index repeated: index 0 at rows \[0, 2\]; index 1 at rows \[1, 4\]; every row"
+    with pytest.raises(DatasetError, match=expected):
+        dataset_fingerprint(data)
+    roll = h.write_rollouts(tmp_path / "r.parquet", [(2, 0, h.wf("A"), None)])
+    with pytest.raises(DatasetError, match=expected):
+        score_rollouts(data, roll, tmp_path / "s.parquet")
+
+
+def test_text_writes_leave_no_temporary_file_behind(tmp_path: Path) -> None:
+    blocked = tmp_path / "summary.json"
+    blocked.mkdir()  # the target is a directory: os.replace fails after the temporary was written
+    with pytest.raises(OSError):
+        write_text_atomic("{}", blocked)
+    with pytest.raises(UnicodeEncodeError):
+        write_text_atomic("\udcff", tmp_path / "report.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    write_text_atomic("{}", tmp_path / "ok.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.json", "summary.json"]

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 import video_rewards as vr
-from video_rewards.serve import RewardHTTPServer, ServerSettings, make_server
+from video_rewards.serve import ServerSettings
+from video_rewards.serve.runner import BackgroundServer
 
 MCQ = {"task": "mcq", "answer": "B", "options": ["A. a dog", "B. a cat", "C. a bird"]}
 TVG = {"task": "tvg", "segment": [2.0, 6.0], "duration": 20.0}
@@ -31,33 +32,22 @@ GQA = {
 }
 
 
-def _serve(settings: ServerSettings | None = None) -> Iterator[RewardHTTPServer]:
-    server = make_server("127.0.0.1", 0, settings=settings)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[RewardHTTPServer]:
-    yield from _serve()
+def server() -> Iterator[BackgroundServer]:
+    with BackgroundServer() as running:
+        yield running
 
 
 @pytest.fixture()
-def small_server() -> Iterator[RewardHTTPServer]:
-    yield from _serve(ServerSettings(max_request_bytes=2_000, max_items=3))
+def small_server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(settings=ServerSettings(max_request_bytes=2_000, max_items=3)) as running:
+        yield running
 
 
 def _request(
-    server: RewardHTTPServer, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+    server: BackgroundServer, method: str, path: str, body: Any = None, *, raw: bytes | None = None
 ) -> tuple[int, dict[str, Any]]:
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(str(host), int(port), timeout=30)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
     try:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         headers = {"Content-Type": "application/json"} if data is not None else {}
@@ -100,14 +90,14 @@ GOOD_ITEMS: list[dict[str, Any]] = [
 ]
 
 
-def test_health(server: RewardHTTPServer) -> None:
+def test_health(server: BackgroundServer) -> None:
     status, body = _request(server, "GET", "/health")
     assert status == 200
     assert body["status"] == "ok"
     assert body["reward_version"] == vr.REWARD_VERSION
 
 
-def test_score_matches_library_in_order(server: RewardHTTPServer) -> None:
+def test_score_matches_library_in_order(server: BackgroundServer) -> None:
     status, body = _request(server, "POST", "/score", {"items": GOOD_ITEMS})
     assert status == 200, body
     expected = [_expected(i["response"], i["ground_truth"], i.get("data_source")) for i in GOOD_ITEMS]
@@ -118,7 +108,7 @@ def test_score_matches_library_in_order(server: RewardHTTPServer) -> None:
     assert "iou" not in body["results"][0]
 
 
-def test_data_source_can_name_the_task(server: RewardHTTPServer) -> None:
+def test_data_source_can_name_the_task(server: BackgroundServer) -> None:
     item = {
         "response": GOOD_ITEMS[2]["response"],
         "ground_truth": {"segment": [2.0, 6.0]},
@@ -129,11 +119,11 @@ def test_data_source_can_name_the_task(server: RewardHTTPServer) -> None:
     assert body["results"][0]["iou"] == 0.75
 
 
-def test_empty_batch(server: RewardHTTPServer) -> None:
+def test_empty_batch(server: BackgroundServer) -> None:
     assert _request(server, "POST", "/score", {"items": []}) == (200, {"results": []})
 
 
-def test_bad_items_are_named_and_the_rest_scored(server: RewardHTTPServer) -> None:
+def test_bad_items_are_named_and_the_rest_scored(server: BackgroundServer) -> None:
     items: list[Any] = [
         GOOD_ITEMS[0],
         {
@@ -148,7 +138,7 @@ def test_bad_items_are_named_and_the_rest_scored(server: RewardHTTPServer) -> No
         GOOD_ITEMS[2],
     ]
     status, body = _request(server, "POST", "/score", {"items": items})
-    assert status == 400
+    assert status == 200  # one bad item never fails the batch
     results = body["results"]
     assert len(results) == len(items)
     assert results[0] == _expected(GOOD_ITEMS[0]["response"], MCQ)
@@ -160,7 +150,8 @@ def test_bad_items_are_named_and_the_rest_scored(server: RewardHTTPServer) -> No
     assert "response" in results[3]["error"]
     assert "segment" in results[4]["error"]
     assert "extra" in results[6]["error"]
-    assert "6 of 8 items could not be scored (indices 1, 2, 3, 4, 5, 6)" in body["error"]
+    assert body["failed"] == [1, 2, 3, 4, 5, 6]
+    assert "error" not in body
 
 
 @pytest.mark.parametrize(
@@ -174,20 +165,20 @@ def test_bad_items_are_named_and_the_rest_scored(server: RewardHTTPServer) -> No
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
-def test_malformed_requests_answer_400(server: RewardHTTPServer, raw: bytes, message: str) -> None:
+def test_malformed_requests_answer_400(server: BackgroundServer, raw: bytes, message: str) -> None:
     status, body = _request(server, "POST", "/score", raw=raw)
     assert status == 400
     assert message in body["error"]
 
 
-def test_unknown_path_and_method(server: RewardHTTPServer) -> None:
+def test_unknown_path_and_method(server: BackgroundServer) -> None:
     assert _request(server, "GET", "/nope")[0] == 404
     assert _request(server, "POST", "/nope", {"items": []})[0] == 404
     status, body = _request(server, "GET", "/score")
     assert status == 405 and "POST" in body["error"]
 
 
-def test_body_over_the_limit_is_refused_unread(small_server: RewardHTTPServer) -> None:
+def test_body_over_the_limit_is_refused_unread(small_server: BackgroundServer) -> None:
     big = {"items": [{"response": "x" * 5_000, "ground_truth": MCQ}]}
     status, body = _request(small_server, "POST", "/score", big)
     assert status == 413
@@ -196,7 +187,7 @@ def test_body_over_the_limit_is_refused_unread(small_server: RewardHTTPServer) -
     assert _request(small_server, "GET", "/health")[0] == 200
 
 
-def test_too_many_items_is_413(small_server: RewardHTTPServer) -> None:
+def test_too_many_items_is_413(small_server: BackgroundServer) -> None:
     status, body = _request(small_server, "POST", "/score", {"items": [GOOD_ITEMS[0]] * 4})
     assert status == 413
     assert "at most 3" in body["error"]
@@ -204,9 +195,8 @@ def test_too_many_items_is_413(small_server: RewardHTTPServer) -> None:
     assert status == 413
 
 
-def test_missing_content_length_is_411(server: RewardHTTPServer) -> None:
-    host, port = server.server_address[:2]
-    with socket.create_connection((str(host), int(port)), timeout=10) as sock:
+def test_missing_content_length_is_411(server: BackgroundServer) -> None:
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n")
         reply = sock.makefile("rb").read()
     head, _, payload = reply.partition(b"\r\n\r\n")
@@ -223,7 +213,7 @@ PROMPT = (
 )
 
 
-def test_openrlhf_protocol_scores_the_response_after_the_prompt(server: RewardHTTPServer) -> None:
+def test_openrlhf_protocol_scores_the_response_after_the_prompt(server: BackgroundServer) -> None:
     responses = [
         "<think>it jumps early</think><answer>2.0 to 6.0</answer>",
         "<think>late</think><answer>10 to 14</answer>",
@@ -247,11 +237,28 @@ def test_openrlhf_protocol_scores_the_response_after_the_prompt(server: RewardHT
     assert body["extra_logs"]["parse_failed"] == [0.0, 0.0, 0.0]
 
 
-def test_openrlhf_bad_label_fails_the_request_naming_the_item(server: RewardHTTPServer) -> None:
-    payload = {"query": ["<answer>B</answer>", "<answer>B</answer>"], "labels": [MCQ, '{"task": "tvg"}']}
+def test_openrlhf_bad_rows_get_a_counted_failure_and_the_rest_are_scored(server: BackgroundServer) -> None:
+    payload = {
+        "query": [PROMPT + "<think>c</think><answer>B</answer>", "<answer>B</answer>", "a reply", 3],
+        "prompts": [PROMPT, PROMPT, "another prompt", PROMPT],
+        "labels": [MCQ, MCQ, MCQ, MCQ],
+    }
+    payload["query"][1] = PROMPT + "<answer>B</answer>"
+    payload["labels"][1] = '{"task": "tvg"}'
     status, body = _request(server, "POST", "/get_reward", payload)
-    assert status == 400
-    assert body["error"].startswith("item 1:") and "segment" in body["error"]
+    assert status == 200
+    assert body["rewards"][0] == 1.0
+    assert body["rewards"][1:] == [0.0, 0.0, 0.0]
+    assert body["extra_logs"]["unscored"] == [0.0, 1.0, 1.0, 1.0]
+    assert body["extra_logs"]["parse_failed"] == [0.0, 0.0, 0.0, 0.0]
+    assert body["failed"] == [1, 2, 3]
+    first, second, third = body["errors"]
+    assert first.startswith("item 1:") and "segment" in first
+    assert second.startswith("item 2:") and "does not contain its prompt" in second
+    assert third.startswith("item 3:") and "query must be a string" in third
+    failed_before = _request(server, "GET", "/health")[1]["failed_items"]
+    _request(server, "POST", "/get_reward", payload)
+    assert _request(server, "GET", "/health")[1]["failed_items"] == failed_before + 3
 
 
 @pytest.mark.parametrize(
@@ -261,14 +268,10 @@ def test_openrlhf_bad_label_fails_the_request_naming_the_item(server: RewardHTTP
         ({"query": ["x"]}, '"labels" must be a list'),
         ({"query": ["x"], "labels": [MCQ, MCQ]}, '"labels" must be a list'),
         ({"query": ["x"], "prompts": [], "labels": [MCQ]}, '"prompts" must be a list'),
-        (
-            {"query": ["a reply"], "prompts": ["another prompt"], "labels": [MCQ]},
-            "does not contain its prompt",
-        ),
-        ({"query": [3], "labels": [MCQ]}, "query must be a string"),
+        (["x"], "must be a JSON object"),
     ],
 )
-def test_openrlhf_malformed(server: RewardHTTPServer, payload: dict[str, Any], message: str) -> None:
+def test_openrlhf_malformed(server: BackgroundServer, payload: dict[str, Any], message: str) -> None:
     status, body = _request(server, "POST", "/get_reward", payload)
     assert status == 400
     assert message in body["error"]
@@ -298,7 +301,7 @@ def _load_items(n: int, seed: int) -> list[dict[str, Any]]:
     return items
 
 
-def test_load_10k_responses_over_concurrent_requests(server: RewardHTTPServer) -> None:
+def test_load_10k_responses_over_concurrent_requests(server: BackgroundServer) -> None:
     items = _load_items(10_000, seed=0)
     columns = vr.score_batch([i["response"] for i in items], [i["ground_truth"] for i in items])
     expected_scores = columns["score"].tolist()
@@ -306,13 +309,12 @@ def test_load_10k_responses_over_concurrent_requests(server: RewardHTTPServer) -
 
     batch = 50
     batches = [(k, items[k : k + batch]) for k in range(0, len(items), batch)]
-    host, port = server.server_address[:2]
     local = threading.local()
 
     def send(job: tuple[int, list[dict[str, Any]]]) -> tuple[int, list[float]]:
         # One persistent (keep-alive) connection per client thread, as a rollout worker would hold.
         if not hasattr(local, "conn"):
-            local.conn = http.client.HTTPConnection(str(host), int(port), timeout=60)
+            local.conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
         offset, chunk = job
         local.conn.request(
             "POST", "/score", body=json.dumps({"items": chunk}), headers={"Content-Type": "application/json"}

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from video_rlt.selection_filter import verify_selected_file
 from video_rlt.verl_dataset import SelectedVideoDataset, SelectionFilterConfig, select_rows
 
 from .conftest import KEPT_ROWS, MIN_STD, SELECTED_ROWS
@@ -211,3 +212,207 @@ def test_validation_files_are_only_checked_for_videos(
         SelectedVideoDataset(
             data_files=[str(val)], tokenizer=tiny_tokenizer, config=cfg_all, processor=tiny_processor
         )
+
+
+# ---- missing values, tasks without a pass rate, invalid statistics, repeated indices ----------------------
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("rank_by", "values", "top_k", "kept"),
+    [
+        ("sel_pass_rate", [NAN, 0.5, NAN, 0.25, 0.75], 2, [1, 4]),  # tvg rows (no pass rate) never first
+        (
+            "sel_pass_rate",
+            [NAN, 0.5, NAN, 0.25, 0.75],
+            4,
+            [0, 1, 3, 4],
+        ),  # then missing ones, earlier row first
+        ("sel_iou_mean", [0.2, None, 0.9, NAN, 0.5], 2, [2, 4]),  # null and NaN alike
+        ("sel_reward_mean", [NAN, NAN, NAN, NAN, 0.0], 1, [4]),
+    ],
+)
+def test_top_k_ranks_missing_values_last(
+    rank_by: str, values: list[Any], top_k: int, kept: list[int]
+) -> None:
+    cols = {"data_source": ["t", "m", "t", "m", "m"], "sel_reward_std": [0.3] * 5, rank_by: values}
+    indices, report = select_rows(
+        cols, SelectionFilterConfig(top_k=top_k, rank_by=rank_by, check_videos=False)
+    )
+    assert indices == kept and report.dropped_by_reason == {"below_top_k": 5 - len(kept)}
+
+
+def test_rows_without_a_pass_rate_are_exempt_from_the_band_and_counted() -> None:
+    cols = {
+        "data_source": ["tiny_tvg", "tiny_mcq", "tiny_tvg", "tiny_mcq"],
+        "sel_reward_std": [0.3, 0.3, 0.3, 0.3],
+        "sel_pass_rate": [NAN, 1.0, NAN, 0.5],
+        "sel_accuracy_mean": [NAN, 1.0, NAN, 0.5],
+    }
+    config = SelectionFilterConfig(min_pass_rate=0.1, max_pass_rate=0.9, check_videos=False)
+    indices, report = select_rows(cols, config)
+    assert indices == [0, 2, 3]
+    assert report.dropped_by_reason == {"pass_rate_out_of_band": 1}
+    assert report.pass_rate_exempt_by_source == {"tiny_tvg": 2}
+    assert report.source_lines() == [
+        "data_source 'tiny_mcq': kept 1 of 2; dropped {'pass_rate_out_of_band': 1}",
+        "data_source 'tiny_tvg': kept 2 of 2; dropped none; 2 without a pass rate, exempt from the pass-rate band",
+    ]
+
+
+def test_invalid_statistics_are_named_or_dropped() -> None:
+    cols = {
+        "data_source": ["a", "a", "b", "b", "c"],
+        "sel_reward_std": [0.3, float("inf"), -0.1, 0.2, 0.4],
+        "sel_pass_rate": [0.5, 0.5, 0.5, 1.5, NAN],
+        "sel_accuracy_mean": [0.5, 0.5, 0.5, 0.5, 0.5],  # row 4 has accuracy, so its NaN pass rate is broken
+    }
+    with pytest.raises(ValueError) as info:
+        select_rows(cols, SelectionFilterConfig(min_std=0.1, check_videos=False))
+    assert str(info.value).startswith(
+        "4 row(s) with invalid selection statistics: row 1: sel_reward_std=inf; row 2: sel_reward_std=-0.1 "
+        "(must be >= 0); row 3: sel_pass_rate=1.5 (must be <= 1); row 4: sel_pass_rate=nan while "
+        "sel_accuracy_mean=0.5; fix the file"
+    )
+    assert "data.selection.drop_invalid=true" in str(info.value)
+    indices, report = select_rows(
+        cols, SelectionFilterConfig(min_std=0.1, drop_invalid=True, check_videos=False)
+    )
+    assert indices == [0] and report.dropped_by_reason == {"invalid_stats": 4}
+    assert report.dropped_by_source == {
+        "a": {"invalid_stats": 1},
+        "b": {"invalid_stats": 2},
+        "c": {"invalid_stats": 1},
+    }
+    assert report.invalid_rows[0] == "row 1: sel_reward_std=inf"
+
+
+def test_repeated_extra_info_index_is_named_or_the_repeats_dropped() -> None:
+    cols = {
+        "data_source": ["a", "a", "b", "b", "b"],
+        "extra_info": [{"index": 0}, {"index": 1}, {"index": 0}, {"index": 2}, {"index": 1}],
+        "sel_reward_std": [0.3] * 5,
+    }
+    # Checked whether or not rules apply: verl's bookkeeping needs unique ids in every file.
+    with pytest.raises(ValueError) as info:
+        select_rows(cols, SelectionFilterConfig(check_videos=False), apply_rules=False)
+    assert str(info.value).startswith(
+        "2 extra_info.index value(s) repeated: extra_info.index 0 at rows [0, 2] (data_source ['a', 'b']); "
+        "extra_info.index 1 at rows [1, 4] (data_source ['a', 'b'])."
+    )
+    indices, report = select_rows(cols, SelectionFilterConfig(drop_invalid=True, check_videos=False))
+    assert indices == [0, 1, 3] and report.dropped_by_reason == {"duplicate_index": 2}
+
+
+# ---- provenance: a real score → select output, and the same file edited afterwards ------------------------
+@pytest.fixture(scope="module")
+def pipeline_files(selected_parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``selection score`` + ``select`` (the real CLI) on the fixture rows plus one tvg row whose gold end
+    (5 s) lies past its 4 s video; every sample gets one right and one wrong rollout."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from selection.cli import main
+
+    root = tmp_path_factory.mktemp("pipeline")
+    rows = (
+        pq.read_table(selected_parquet)
+        .drop_columns([c for c in pq.read_schema(selected_parquet).names if c.startswith("sel_")])
+        .to_pylist()
+    )
+    late = json.loads(json.dumps(rows[1]))
+    late["reward_model"]["ground_truth"] = json.dumps({"task": "tvg", "segment": [3.0, 5.0], "duration": 4.0})
+    late["extra_info"]["index"] = 6
+    rows.append(late)
+    dataset = root / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), dataset)
+    right = {0: "B", 1: "1 to 2.5", 2: "A", 3: "C", 4: "0.5 to 3", 5: "B", 6: "3 to 4"}
+    wrong = {0: "A", 1: "3.5 to 4", 2: "", 3: "A", 4: "3.5 to 4", 5: "", 6: "0 to 1"}
+    rollouts = [
+        {"sample_id": i, "rollout_index": k, "response": f"<think>x</think><answer>{ans}</answer>"}
+        for i in range(7)
+        for k, ans in enumerate((right[i], wrong[i]))
+    ]
+    roll = root / "rollouts.parquet"
+    pq.write_table(pa.Table.from_pylist(rollouts), roll)
+    scores, kept = root / "scores.parquet", root / "selected.parquet"
+    assert main(["score", "--dataset", str(dataset), "--rollouts", str(roll), "--output", str(scores),
+                 "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    assert main(["select", "--dataset", str(dataset), "--scores", str(scores), "--output", str(kept)]) == 0
+    return {"dataset": dataset, "scores": scores, "kept": kept}
+
+
+def test_a_select_output_is_verified_and_its_tasks_without_pass_rate_are_exempt(
+    pipeline_files: dict[str, Path],
+    tiny_tokenizer: Any,
+    tiny_processor: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kept = pipeline_files["kept"]
+    assert verify_selected_file(kept) is True
+    frame = pd.read_parquet(kept)
+    assert 6 in frame["extra_info"].map(lambda e: e["index"]).tolist()  # gold end past the video: kept
+    with caplog.at_level(logging.INFO, logger="video_rlt.verl_dataset"):
+        ds = SelectedVideoDataset(
+            data_files=[str(kept)],
+            tokenizer=tiny_tokenizer,
+            config=data_config(kept, min_pass_rate=0.1, max_pass_rate=0.9),
+            processor=tiny_processor,
+        )
+    report = ds.selection_report
+    assert report is not None and report.pass_rate_exempt_by_source["tiny_tvg"] == 3
+    assert report.kept_by_source["tiny_tvg"] == 3 and report.kept_by_source["tiny_mcq"] == 2
+    assert "data_source 'tiny_tvg': kept 3 of 3; dropped none; 3 without a pass rate" in caplog.text
+    assert "no fingerprint" not in caplog.text
+
+
+def test_an_edited_select_output_is_refused_naming_the_files(
+    pipeline_files: dict[str, Path], tmp_path: Path, tiny_tokenizer: Any, tiny_processor: Any
+) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pipeline_files["kept"])  # keeps the schema metadata `select` wrote
+    rows = table.to_pylist()
+    rows[0]["reward_model"]["ground_truth"] = json.dumps(
+        {"task": "mcq", "answer": "C", "options": ["A", "B", "C"]}
+    )
+    edited = tmp_path / "edited.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), edited)
+    with pytest.raises(ValueError) as info:
+        verify_selected_file(edited)
+    message = str(info.value)
+    assert f"data file {edited} does not hold the rows" in message
+    assert f"dataset '{pipeline_files['dataset']}' with scores '{pipeline_files['scores']}'" in message
+    with pytest.raises(ValueError, match="does not hold the rows"):
+        SelectedVideoDataset(
+            data_files=[str(edited)],
+            tokenizer=tiny_tokenizer,
+            config=data_config(edited, min_std=0.01),
+            processor=tiny_processor,
+        )
+    ds = SelectedVideoDataset(
+        data_files=[str(edited)],
+        tokenizer=tiny_tokenizer,
+        config=data_config(edited, min_std=0.01, verify_fingerprint=False),
+        processor=tiny_processor,
+    )
+    assert len(ds) == len(rows)
+
+
+def test_sel_columns_without_provenance_are_named_in_a_warning(
+    selected_parquet: Path, tiny_tokenizer: Any, tiny_processor: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert verify_selected_file(selected_parquet) is False
+    with caplog.at_level(logging.WARNING, logger="video_rlt.verl_dataset"):
+        SelectedVideoDataset(
+            data_files=[str(selected_parquet)],
+            tokenizer=tiny_tokenizer,
+            config=data_config(selected_parquet, min_std=MIN_STD),
+            processor=tiny_processor,
+        )
+    assert f"{selected_parquet}" in caplog.text and "no fingerprint from `selection select`" in caplog.text

@@ -27,11 +27,10 @@ multi-process launchers, Ray) and TRL logs them under their ``__name__``
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
-
-import numpy as np
 
 import video_rewards as vr
 
@@ -44,6 +43,8 @@ __all__ = [
     "completion_text",
     "dual_reward_funcs",
 ]
+
+logger = logging.getLogger(__name__)
 
 Component = Literal["score", "format", "accuracy", "iou"]
 Completion = str | Sequence[Mapping[str, Any]]
@@ -126,7 +127,11 @@ class VideoReward:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(component={self.component!r}, name={self.__name__!r})"
 
-    def _ground_truths(self, n: int, sources: Sequence[str | None], kwargs: Mapping[str, Any]) -> list[Any]:
+    def _ground_truths(
+        self, n: int, sources: Sequence[str | None], kwargs: Mapping[str, Any]
+    ) -> list[vr.GroundTruth | None]:
+        """The validated ground truth of each row; ``None`` (and a warning naming the row and field) for a
+        row whose ground truth is invalid: one bad dataset row never stops training."""
         column = kwargs.get(self.ground_truth_key)
         if column is None and isinstance(kwargs.get("reward_model"), Sequence):
             column = [
@@ -142,12 +147,15 @@ class VideoReward:
             )
         if len(column) != n:
             raise ValueError(f"{self.__name__}: {len(column)} ground truths for {n} completions")
-        truths = []
+        truths: list[vr.GroundTruth | None] = []
         for row, (raw, source) in enumerate(zip(column, sources, strict=True)):
             try:
                 truths.append(vr.parse_ground_truth(raw, data_source=source))
             except ValueError as exc:
-                raise ValueError(f"{self.__name__}: bad ground truth in batch row {row}: {exc}") from exc
+                logger.warning(
+                    "%s: batch row %d has a bad ground truth, scored None: %s", self.__name__, row, exc
+                )
+                truths.append(None)
         return truths
 
     def __call__(
@@ -165,11 +173,18 @@ class VideoReward:
         elif len(sources) != len(responses):
             raise ValueError(f"{self.__name__}: {len(sources)} data sources for {len(responses)} completions")
         truths = self._ground_truths(len(responses), sources, kwargs)
-        columns = vr.score_batch(responses, truths, config=self.config)
+        good = [i for i, t in enumerate(truths) if t is not None]
+        columns = vr.score_batch([responses[i] for i in good], [truths[i] for i in good], config=self.config)
+        values: list[float | None] = [None] * len(responses)
+        failures: list[str | None] = ["bad_ground_truth"] * len(responses)
+        for i, value, failure in zip(
+            good, columns[self.component].tolist(), columns["failure"].tolist(), strict=True
+        ):
+            values[i] = None if math.isnan(value) else float(value)
+            failures[i] = failure
         if self.log_failures:
-            self._log_failures(columns["failure"].tolist(), kwargs.get("log_metric"), kwargs.get("log_extra"))
-        values: np.ndarray = columns[self.component]
-        return [None if math.isnan(v) else float(v) for v in values.tolist()]
+            self._log_failures(failures, kwargs.get("log_metric"), kwargs.get("log_extra"))
+        return values
 
     @staticmethod
     def _log_failures(
@@ -178,12 +193,14 @@ class VideoReward:
         log_extra: Callable[[str, list[str | None]], None] | None,
     ) -> None:
         """Report parse failures to TRL: the share as metric ``parse_failed`` (logged every batch, so
-        TRL's average over a logging window is unbiased) and each completion's reason as the
-        completions-table column ``parse_failure``."""
+        TRL's average over a logging window is unbiased), the share of rows with an invalid ground truth
+        (scored ``None``) as ``bad_ground_truth``, and each completion's reason as the completions-table
+        column ``parse_failure``."""
         if not failures:
             return
         if log_metric is not None:
             log_metric("parse_failed", sum(f is not None for f in failures) / len(failures))
+            log_metric("bad_ground_truth", sum(f == "bad_ground_truth" for f in failures) / len(failures))
         if log_extra is not None:
             log_extra("parse_failure", list(failures))
 

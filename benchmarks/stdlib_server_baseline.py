@@ -1,28 +1,8 @@
-"""HTTP reward server: the dual reward for RL stacks that call a reward *service* (OpenRLHF and others).
-
-``python -m video_rewards.serve --host 127.0.0.1 --port 5000`` (standard library only, so the light
-install serves without extra dependencies). Endpoints:
-
-``POST /get_reward`` — OpenRLHF's ``--remote_rm_url`` protocol.
-    Request ``{"query": [prompt + response, ...], "prompts": [prompt, ...], "labels": [ground truth, ...]}``
-    (``labels`` are the dataset's ``--label_key`` column: the ground truth as a JSON string or object).
-    The response is the query with its prompt prefix removed. Answer
-    ``{"rewards": [...], "scores": [...], "extra_logs": {"format", "accuracy", "iou", "parse_failed"}}``
-    (one number per sample in each log; a component a task does not have is sent as ``0.0``).
-    The protocol has no per-item error, so a bad label fails the whole request (400 naming the item).
-
-``POST /score`` — this toolkit's batch endpoint.
-    Request ``{"items": [{"response": str, "ground_truth": {...} | str, "data_source": str?}, ...]}``;
-    answer ``{"results": [{"score", "format", "accuracy"?, "iou"?, "task", "failure"}, ...]}`` in request
-    order. A bad item gets ``{"error": "..."}`` in its slot while the other items are still scored, and the
-    status is then 400 with a top-level ``"error"`` naming the bad item indices.
-
-``GET /health`` — ``{"status": "ok", "reward_version": ..., "scored_requests": n}`` (batches answered with scores).
-
-Bounds: request bodies over ``max_request_bytes`` are refused with 413 before they are read, batches over
-``max_items`` with 413; error messages are truncated, so the answer size is bounded by the item count.
-Scoring is a pure function of each request, so the threaded server needs no lock around it; at most
-``max_concurrency`` requests score at once (the rest wait), which bounds memory under load.
+"""Baseline of ``benchmarks/bench_serve.py``: the reward server as it was before it moved to uvicorn +
+starlette, i.e. ``video_rewards/serve.py`` at commit 6030254 (hand-written on the standard library's
+``http.server``, a thread per connection, bodies read before admission). Kept verbatim apart from its
+docstrings, so that the benchmark measures the new server against it in the same run:
+``python benchmarks/stdlib_server_baseline.py --port 0`` serves it.
 """
 
 from __future__ import annotations
@@ -98,17 +78,7 @@ def _strip_suffixes(text: str, suffixes: Sequence[str]) -> str:
 
 
 class RewardService:
-    """The protocol-independent part of the server: validates batches and scores them.
-
-    Kept apart from the HTTP handler so it can be tested and reused without a socket.
-
-    >>> service = RewardService()
-    >>> status, body = service.score_items({"items": [
-    ...     {"response": "<think></think><answer>B</answer>", "ground_truth": {"task": "mcq", "answer": "B"}},
-    ...     {"response": "B", "ground_truth": "not json"}]})
-    >>> int(status), body["results"][0]["score"], body["results"][1]["error"][:33]
-    (400, 1.0, 'item 1: ground_truth: not valid J')
-    """
+    """The protocol-independent part of the server: validates batches and scores them."""
 
     def __init__(self, config: vr.RewardConfig | None = None, settings: ServerSettings | None = None) -> None:
         self.config = config

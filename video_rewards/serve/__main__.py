@@ -1,0 +1,3 @@
+from video_rewards.serve.cli import main
+
+raise SystemExit(main())
