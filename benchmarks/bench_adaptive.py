@@ -28,6 +28,7 @@ interpolated) has at least its recall.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import subprocess
@@ -142,7 +143,7 @@ def interpolated_recall(curve: list[Point], budget: float) -> float:
     pts = sorted(curve, key=lambda p: p.rollouts)
     below = [p for p in pts if p.rollouts <= budget]
     best = max((p.recall for p in below), default=0.0)
-    for a, b in zip(pts, pts[1:], strict=False):
+    for a, b in itertools.pairwise(pts):
         if a.rollouts <= budget <= b.rollouts and b.rollouts > a.rollouts:
             w = (budget - a.rollouts) / (b.rollouts - a.rollouts)
             best = max(best, a.recall + w * (b.recall - a.recall))
@@ -154,7 +155,9 @@ def simulate(size: int, n: int, seed: int, errors: list[float]) -> bool:
     for pop, (draw, min_std) in POPULATIONS.items():
         rewards = draw(np.random.default_rng(seed), size, n)
         full_keep = np.array([full_rule_keeps(r, min_std) for r in rewards])
-        _say(f"\n## {pop}: {size} candidates, n_max={n}, min_std={min_std}, full rule keeps {full_keep.mean():.1%}")
+        _say(
+            f"\n## {pop}: {size} candidates, n_max={n}, min_std={min_std}, full rule keeps {full_keep.mean():.1%}"
+        )
         _say(f"{'rule':<24}{'rollouts':>10}{'recall':>9}{'precision':>11}")
         adaptive: list[Point] = []
         for e in errors:
@@ -165,9 +168,7 @@ def simulate(size: int, n: int, seed: int, errors: list[float]) -> bool:
         for pt in [*adaptive, *fixed]:
             _say(f"{pt.rule:<24}{pt.rollouts:>10.1%}{pt.recall:>9.1%}{pt.precision:>11.1%}")
         default = evaluate("default", AdaptiveRule(n_max=n, min_std=min_std), rewards, full_keep)
-        dominated = [
-            f.rule for f in fixed if interpolated_recall(adaptive, f.rollouts) + 1e-9 < f.recall
-        ]
+        dominated = [f.rule for f in fixed if interpolated_recall(adaptive, f.rollouts) + 1e-9 < f.recall]
         ok = default.recall >= 0.9 and default.precision >= 0.95 and default.rollouts <= 0.6
         all_ok &= ok and not dominated
         _say(
@@ -230,19 +231,26 @@ def engine_bench(engine: str, samples: int, n: int, workdir: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=20_000, help="simulated candidates per population")
-    parser.add_argument("--n", type=int, default=8, help="n_max")
+    parser.add_argument("--n", type=int, nargs="+", default=[8, 16], help="n_max values to simulate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--errors", type=float, nargs="+", default=[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1])
+    parser.add_argument(
+        "--errors",
+        type=float,
+        nargs="+",
+        default=[0.0005, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4],
+    )
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--engine", choices=["hf", "vllm"], default="hf")
-    parser.add_argument("--engine-samples", type=int, default=16)
+    parser.add_argument("--engine-samples", type=int, default=8)
     parser.add_argument("--engine-n", type=int, default=8)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     _say(f"# bench_adaptive (pid {os.getpid()})")
-    ok = simulate(args.size, args.n, args.seed, args.errors)
+    ok = all([simulate(args.size, n, args.seed, args.errors) for n in args.n])
     if not args.skip_engine:
         _say("\n## engine: `selection rollout` with and without --adaptive (tiny model, real mp4 clips)")
         with tempfile.TemporaryDirectory() as tmp:

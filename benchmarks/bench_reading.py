@@ -97,10 +97,14 @@ def reading_table(table_test: ModuleType) -> list[str]:
     decidable = [r for r in rows if r.file == "tvg" and r.mode == "lenient" and r.expected]
     read = sum(table_test.reading_outcome(r) is None for r in decidable)
     lines.append("")
-    lines.append(f"Decidable plain-text grounding answers read as the reader: {_pct(read, len(decidable))} (target ≥ 95 %)")
+    lines.append(
+        f"Decidable plain-text grounding answers read as the reader: {_pct(read, len(decidable))} (target ≥ 95 %)"
+    )
     mcq = [r for r in rows if r.file == "mcq"]
     read = sum(table_test.reading_outcome(r) is None for r in mcq)
-    lines.append(f"MCQ answers (tagged, untagged, index) read as the reader: {_pct(read, len(mcq))} (target ≥ 99 %)")
+    lines.append(
+        f"MCQ answers (tagged, untagged, index) read as the reader: {_pct(read, len(mcq))} (target ≥ 99 %)"
+    )
     if misses:
         lines += ["", "Rows read differently:", *misses]
     return lines
@@ -118,7 +122,11 @@ def coverage_table(table_test: ModuleType) -> list[str]:
         for source in table_test.outputs(file).values():
             truth = source["ground_truth"] or table_test.STAND_IN_TRUTH
             cfg = lenient
-            if file == "mcq" and isinstance(truth.get("answer"), int) and "mcq_index_base" in vr.RewardConfig.model_fields:
+            if (
+                file == "mcq"
+                and isinstance(truth.get("answer"), int)
+                and "mcq_index_base" in vr.RewardConfig.model_fields
+            ):
                 cfg = vr.RewardConfig.from_kwargs(require_answer_tag=False, mcq_index_base=0)
             try:
                 result = vr.score(source["response"], truth, config=cfg)

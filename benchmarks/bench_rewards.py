@@ -3,10 +3,11 @@
     python benchmarks/bench_rewards.py            # 100k mixed responses, adversarial cases
     python benchmarks/bench_rewards.py --n 20000  # quicker
 
-Prints responses/s for (1) the straightforward per-item implementation below, (2) ``compute_score`` called
-per item (verl's path), (3) ``score_batch`` (whole-batch fast path) and its per-item reference path
-(``fast=False``); how many rows the fast path decided itself; then the worst time per adversarial input
-for the straightforward implementation and ours (single call and batch of one). Runs on one core (the process is pinned where the OS allows);
+Prints responses/s for (1) the straightforward per-item implementation below (the baseline, measured in
+the same run), (2) ``compute_score`` called per item (verl's path), (3) ``score_batch`` (one parser, each
+distinct ground truth validated once, each distinct answer parsed once); checks that batch and single
+scores agree on every row; then the worst time per adversarial input for the straightforward
+implementation and ours (single call and batch of one). Runs on one core (the process is pinned where the OS allows);
 times are CPU time of this process (``time.process_time``), so other load on the machine does not count.
 """
 
@@ -27,8 +28,6 @@ from functools import partial
 from typing import Any
 
 import video_rewards as vr
-from video_rewards.batch import score_batch_columns
-from video_rewards.fastpath import distinct_truths, fast_columns
 from video_rewards.tasks import clear_caches
 
 # ------------------------------------------------------------------------------------ the baseline
@@ -247,6 +246,7 @@ def adversarial_cases(scale: float = 1.0) -> dict[str, tuple[str, dict[str, Any]
     under = int((vr.RewardConfig().max_response_chars - 100) * scale)
     tvg = {"task": "tvg", "segment": [10.0, 20.0], "duration": 60.0}
     mcq = {"task": "mcq", "answer": "C", "options": _OPTIONS[0]}
+    gqa = {"task": "gqa", "answer": "B", "options": _OPTIONS[0], "segment": [10.0, 20.0], "duration": 60.0}
     return {
         f"{k} unclosed <answer> tags": ("<answer>" * k, tvg),
         f"{k} nested <think><answer> pairs": ("<think><answer>" * k + "C", mcq),
@@ -278,6 +278,26 @@ def adversarial_cases(scale: float = 1.0) -> dict[str, tuple[str, dict[str, Any]
             "<think></think><answer>12" + " " * 4000 + "x</answer>",
             tvg,
         ),
+        "4 KB JSON string of Arabic-Indic digits (gqa)": (
+            '<think></think><answer>{"answer": "B", "start_time": "'
+            + "٣" * 4000
+            + '", "end_time": 9}</answer>',
+            gqa,
+        ),
+        "4 KB crafted emoji JSON (gqa)": (
+            '<think></think><answer>{"a": "' + "😀" * 4000 + '"}</answer>',
+            gqa,
+        ),
+        "JSON nested 2 000 deep (gqa)": ("<answer>" + '{"a":' * 800 + "1" + "}" * 800 + "</answer>", gqa),
+        "5 000-digit integer in JSON (gqa)": (
+            '<answer>{"answer": "B", "start_time": ' + "9" * 4000 + ', "end_time": 5}</answer>',
+            gqa,
+        ),
+        "4 KB of labelled windows (tvg, lenient)": (
+            "the start time is 0-3 s, the end time is 5-8 s. " * 80,
+            tvg,
+        ),
+        "4 KB reply of lone letters on lines (mcq, lenient)": ("A\n" * 2000, mcq),
     }
 
 
@@ -295,12 +315,6 @@ def worst_time(fn: Callable[[], object], repeat: int = 3) -> float:
         fn()
         worst = max(worst, _clock() - t0)
     return worst
-
-
-def _same_floats(a: Any, b: Any) -> bool:
-    return all(
-        x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,10 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tasks: {dict(sorted(Counter(t['task'] for t in truths).items()))}")
     print(f"mean response length: {statistics.fmean(len(r) for r in responses):.0f} chars")
 
-    # The machine may be shared: run the three paths in turn, `--rounds` times, each from cold caches,
-    # and keep each path's best round (timeit's convention).
-    t_naive = t_single = t_batch = t_pre = t_ref = math.inf
-    config = vr.RewardConfig()
+    # The machine may be shared: run the paths in turn, `--rounds` times, each from cold caches, and keep
+    # each path's best round (timeit's convention).
+    t_naive = t_single = t_batch = t_pre = math.inf
     for _ in range(args.rounds):
         t0 = _clock()
         naive = [naive_reward(r, g) for r, g in zip(responses, truths, strict=True)]
@@ -352,32 +365,19 @@ def main(argv: list[str] | None = None) -> int:
         cols_pre = vr.score_batch(responses, pre)
         t_pre = min(t_pre, _clock() - t0)
 
-        clear_caches()
-        t0 = _clock()
-        cols_ref = score_batch_columns(responses, truths, config=config, fast=False)
-        t_ref = min(t_ref, _clock() - t0)
-
     if cols["score"].tolist() != single or cols_pre["score"].tolist() != single:
         raise SystemExit("batch and single-call scores differ")
-    for key, ref in cols_ref.items():
-        same = ref.tolist() == cols[key].tolist() if ref.dtype == object else _same_floats(ref, cols[key])
-        if not same:
-            raise SystemExit(f"fast and reference batch paths differ in column {key!r}")
     print(f"\n{'path':<42}{'responses/s':>14}{'µs/response':>14}{'vs baseline':>13}")
     for name, t in [
         ("straightforward regex+json (baseline)", t_naive),
         ("compute_score, one call per response", t_single),
-        ("score_batch (reference path, fast=False)", t_ref),
         ("score_batch", t_batch),
         ("score_batch, truths validated beforehand", t_pre),
     ]:
         print(f"{name:<42}{args.n / t:>14,.0f}{t / args.n * 1e6:>14.2f}{t_naive / t:>12.1f}×")
     agree = sum(abs(a - b) < 1e-9 for a, b in zip(naive, single, strict=True)) / args.n
     print(f"(scores agree with the baseline on {agree:.0%} of responses; it reads fewer spellings)")
-    distinct, inverse, _, _ = distinct_truths(truths, None, None)
-    done = fast_columns(list(responses), distinct, inverse, config).done
-    left = Counter(g["task"] for g, d in zip(truths, done.tolist(), strict=True) if not d)
-    print(f"fast path decided {done.mean():.1%} of rows; reference path scored {dict(sorted(left.items()))}")
+    print("batch and single-call scores agree on every row")
 
     print(
         f"\n{'adversarial input':<46}{'baseline (scaled ×' + str(args.baseline_scale) + ')':>28}{'ours (full size)':>18}"
@@ -395,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nworst adversarial time (ours): {worst * 1e3:.2f} ms single call, {worst_batch * 1e3:.2f} ms as a batch of one (target < 20 ms)"
     )
     print(
-        f"batch: {args.n / t_batch:,.0f} responses/s (target ≥ 100,000), {t_naive / t_batch:.1f}× baseline (target ≥ 5×);"
-        f" reference batch path {t_naive / t_ref:.1f}×"
+        f"batch: {args.n / t_batch:,.0f} responses/s (target ≥ 100,000), {t_naive / t_batch:.1f}× the baseline"
+        " measured in this run"
     )
     return 0
 

@@ -23,27 +23,35 @@ still to draw:
    full rule would keep the sample, and drops when ``p_miss ≤ error``.
 
 **Error model.** ``p_miss`` is a posterior under a spike-and-slab prior on a sample's break-out rate ``q``:
-with probability ``settled_share`` the sample is settled (``q = 0``: always right, always wrong, an IoU that
-barely moves), otherwise ``q ~ Beta(*slab)``. A sample whose ``k - 1`` later rewards showed ``b``
-break-outs has slab weight ``(1 - s) L / (s [b = 0] + (1 - s) L)``, ``L = B(a + b, β + k - 1 - b) / B(a, β)``,
-and under the slab the number of break-outs among the ``m`` is beta-binomial. ``error`` is **the one
-knob**: the largest posterior probability, per dropped sample, that the full rule would have kept it.
-If the prior describes the population, the expected number of kept samples lost is at most
-``error × dropped``, so the recall of the full rule's kept set is ≥ ``1 - error × dropped / kept``; lower
-``error`` buys recall with rollouts. The defaults (``settled_share=0.85``: the paper keeps 32k of 490k
-candidates; ``slab=(2, 2)``: a mixed sample's rollouts rarely agree for long) are the base-model statistics
-that ``benchmarks/bench_adaptive.py`` simulates, where ``error=0.02`` gives recall ≥ 0.9.
+the sample is settled (``q = 0``: always right, always wrong, an IoU that barely moves) with probability
+``settled_share`` if its rewards repeat exactly (binary-looking) and ``wiggle_settled_share`` if they are
+continuous; otherwise ``q ~ Beta(*slab)``. A sample whose ``k - 1`` later rewards showed ``b`` break-outs
+has slab weight ``(1 - s) L / (s [b = 0] + (1 - s) L)`` with ``L = B(a + b, β + k - 1 - b) / B(a, β)``;
+under the slab the number of break-outs among the ``m`` is beta-binomial. ``error`` is **the one knob**:
+the largest posterior probability, per dropped sample, that the full rule would have kept it. If the prior
+describes the population, the expected number of kept samples lost is at most ``error × dropped``, so the
+recall of the full rule's kept set is ≥ ``1 - error × dropped / kept``; lower ``error`` buys recall with
+rollouts. Keeps are never statistical, so precision is 1 whatever ``error`` is.
+
+The prior defaults (``settled_share=0.6``, ``wiggle_settled_share=0.9``, ``slab=(2, 2)``) are fitted to the
+base-model populations simulated by ``benchmarks/bench_adaptive.py`` (most candidates settled, the paper
+keeps 32k of 490k; exact binary repeats often come from a mixed sample with a low pass rate, a barely
+moving IoU rarely does). There, with ``n_max=16`` and the default ``error=0.02``, the rule keeps ≥ 90% of
+the full rule's kept set with ≤ 60% of its rollouts. For a very different model or task, run a slice at
+full ``n`` and compare (the benchmark's ``evaluate`` does exactly that).
 
 Rollouts are requested in rounds (:meth:`AdaptiveRule.checkpoints`): first as many as a settled sample
 needs to be dropped, then rounds of that size up to ``n_max``.
 
->>> rule = AdaptiveRule(n_max=8, min_std=0.1)
+>>> rule = AdaptiveRule(n_max=16, min_std=0.1)
 >>> rule.checkpoints()
-(4, 8)
->>> rule.decide([1.0, 1.0, 1.0, 1.0]), rule.decide([0.0, 1.0]), rule.decide([0.0, 0.0])
-('drop', 'keep', 'more')
->>> rule.decide([0.61, 0.63, 0.60, 0.62]), rule.decide([0.6, 0.7, 0.5, 0.75])
-('drop', 'keep')
+(5, 10, 16)
+>>> rule.decide([0.0, 1.0]), rule.decide([1.0] * 5), rule.decide([1.0] * 10)
+('keep', 'more', 'drop')
+>>> rule.decide([0.61, 0.63, 0.60, 0.62, 0.61])  # an IoU that barely moves
+'drop'
+>>> rule.explain([0.6, 0.9, 0.5, 0.75])  # std 0.15, but 12 rewards at the mean would leave 0.075
+Verdict(decision='more', reason='undecided', p_miss=None)
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["AdaptiveRule", "Decision", "Verdict", "full_rule_keeps"]
@@ -65,7 +74,7 @@ Reason = Literal["proven_spread", "spread_impossible", "settled", "full_rule", "
 _ZERO_VAR = 1e-12
 
 
-def full_rule_keeps(rewards: Sequence[float], min_std: float) -> bool:
+def full_rule_keeps(rewards: Sequence[float] | npt.NDArray[np.float64], min_std: float) -> bool:
     """The full rule on all ``n_max`` rewards: population std ≥ ``min_std`` and not all equal.
 
     >>> full_rule_keeps([0, 0, 1, 1], 0.5), full_rule_keeps([0.5] * 4, 0.0)
@@ -92,20 +101,35 @@ class AdaptiveRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_max: int = Field(ge=1, le=1024, description="rollouts of the full rule (--n)")
-    min_std: float = Field(default=0.0, ge=0.0, description="the full rule's std threshold (select --min-std)")
+    min_std: float = Field(
+        default=0.0, ge=0.0, description="the full rule's std threshold (select --min-std)"
+    )
     error: float = Field(
-        default=0.02, gt=0.0, lt=1.0, description="largest posterior chance that a dropped sample was informative"
+        default=0.02,
+        gt=0.0,
+        lt=1.0,
+        description="largest posterior chance that a dropped sample was informative",
     )
     low: float = Field(default=0.0, description="smallest possible reward")
     high: float = Field(default=1.0, description="largest possible reward")
     settled_share: float = Field(
-        default=0.85, ge=0.0, lt=1.0, description="prior share of settled samples among those whose rewards repeat"
+        default=0.6,
+        ge=0.0,
+        lt=1.0,
+        description="prior share of settled samples among those whose rewards repeat",
     )
     wiggle_settled_share: float = Field(
-        default=0.7, ge=0.0, lt=1.0, description="prior share of settled samples among those whose rewards wiggle"
+        default=0.9,
+        ge=0.0,
+        lt=1.0,
+        description="prior share of settled samples among those whose rewards wiggle",
     )
-    slab: tuple[float, float] = Field(default=(2.0, 2.0), description="Beta prior of a mixed sample's break-out rate")
-    round_size: int | None = Field(default=None, ge=1, description="rollouts per later round (default: the first round's)")
+    slab: tuple[float, float] = Field(
+        default=(2.0, 2.0), description="Beta prior of a mixed sample's break-out rate"
+    )
+    round_size: int | None = Field(
+        default=None, ge=1, description="rollouts per later round (default: the first round's)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AdaptiveRule:
@@ -144,7 +168,11 @@ class AdaptiveRule(BaseModel):
         if needed == 0:
             return Verdict("more", "undecided")
         p_miss = self._p_breakouts(k, _breakouts(x, margin), m, needed, discrete)
-        return Verdict("drop", "settled", p_miss) if p_miss <= self.error else Verdict("more", "undecided", p_miss)
+        return (
+            Verdict("drop", "settled", p_miss)
+            if p_miss <= self.error
+            else Verdict("more", "undecided", p_miss)
+        )
 
     def checkpoints(self) -> tuple[int, ...]:
         """Rollout counts at which the rule is asked: the first settled drop, then every ``round_size``.
@@ -156,21 +184,23 @@ class AdaptiveRule(BaseModel):
     # ---------------------------------------------------------------------------------------------
     @cached_property
     def _checkpoints(self) -> tuple[int, ...]:
-        first = next((k for k in range(2, self.n_max + 1) if self.decide([self.low] * k) == "drop"), self.n_max)
+        first = next(
+            (k for k in range(2, self.n_max + 1) if self.decide([self.low] * k) == "drop"), self.n_max
+        )
         step = self.round_size or first
         # One earlier round lets clearly mixed samples be kept before a settled one could be dropped.
         early = {first // 2} if first >= 4 else set()
         points = sorted(early | set(range(first, self.n_max, step)) | {self.n_max})
         return tuple(points)
 
-    def _validated(self, rewards: Sequence[float]) -> np.ndarray:
+    def _validated(self, rewards: Sequence[float]) -> npt.NDArray[np.float64]:
         x = np.asarray(rewards, dtype=np.float64).reshape(-1)
         if len(x) > self.n_max:
             raise ValueError(f"{len(x)} rewards given, more than n_max={self.n_max}")
         bad = ~np.isfinite(x) | (x < self.low - 1e-9) | (x > self.high + 1e-9)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"reward #{i} = {x[i]!r} is outside [{self.low}, {self.high}]")
+            raise ValueError(f"reward #{i} = {float(x[i])!r} is outside [{self.low}, {self.high}]")
         return np.clip(x, self.low, self.high)
 
     def _p_breakouts(self, k: int, seen: int, m: int, needed: int, discrete: bool) -> float:
@@ -199,7 +229,7 @@ def _log_comb(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
-def _binary_looking(x: np.ndarray) -> bool:
+def _binary_looking(x: npt.NDArray[np.float64]) -> bool:
     """Every value seen occurs at least twice: a reward with few levels (0/1, 0/0.5/1), not an IoU."""
     if len(x) < 2:
         return False
@@ -207,7 +237,7 @@ def _binary_looking(x: np.ndarray) -> bool:
     return bool(counts.min() >= 2)
 
 
-def _breakouts(x: np.ndarray, margin: float) -> int:
+def _breakouts(x: npt.NDArray[np.float64], margin: float) -> int:
     """How many rewards after the first landed outside the widened range of those before them."""
     lo = hi = float(x[0])
     count = 0

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AdaptiveConfig", "AdaptiveOutcome", "run_adaptive", "round_seed"]
+__all__ = ["AdaptiveConfig", "AdaptiveOutcome", "adaptive_table", "round_seed", "run_adaptive"]
 
 
 class AdaptiveConfig(BaseModel):
@@ -46,12 +46,17 @@ class AdaptiveConfig(BaseModel):
 
     min_std: float = Field(default=0.0, ge=0.0, description="the std threshold select will use (--min-std)")
     error: float = Field(
-        default=AdaptiveRule.model_fields["error"].default, gt=0.0, lt=1.0, description="the rule's error level"
+        default=AdaptiveRule.model_fields["error"].default,
+        gt=0.0,
+        lt=1.0,
+        description="the rule's error level",
     )
     reward: dict[str, Any] = Field(default_factory=dict, description="RewardConfig fields (--reward-config)")
 
     def rule(self, n_max: int) -> AdaptiveRule:
-        return AdaptiveRule(n_max=n_max, min_std=self.min_std, error=self.error, high=_reward_ceiling(self.reward))
+        return AdaptiveRule(
+            n_max=n_max, min_std=self.min_std, error=self.error, high=_reward_ceiling(self.reward)
+        )
 
 
 def _reward_ceiling(reward: dict[str, Any]) -> float:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from selection.dataset import DatasetError
@@ -78,7 +79,7 @@ def _describe(value: float, rule: StatRule) -> str:
 def stat_problems(
     columns: Mapping[str, Sequence[Any] | pd.Series],
     rules: Sequence[StatRule],
-    rows: np.ndarray | None = None,
+    rows: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
 ) -> list[str | None]:
     """Per row, what is wrong with its statistics (``"reward_std=inf; pass_rate=nan"``), None when valid.
 

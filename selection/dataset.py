@@ -13,7 +13,10 @@ truth lacks it).
 rows sorted by sample id, each row contributing its sample id and its ground truth as canonical JSON
 (keys sorted, no spaces, top-level null keys dropped — so a JSON string and a parquet struct holding the same
 truth agree; a string that is not JSON contributes itself). Row order, other columns (prompt, videos, …)
-and the file's name do not change it; any edit to an id or a ground truth does. ~1 s per 100k rows.
+and the file's name do not change it; any edit to an id or a ground truth does (``data_source`` and
+``extra_info.duration``, which the reward reads only when a ground truth lacks ``task`` / ``duration``, are
+not part of it). It costs about one JSON parse + dump per row (2.5 s per 100k rows, measured on a busy
+2-core machine).
 """
 
 from __future__ import annotations
@@ -172,11 +175,18 @@ def truth_fingerprint(ids: Sequence[int] | npt.NDArray[np.int64], truths: Sequen
     if len(arr) != len(truths):
         raise ValueError(f"{len(arr)} ids but {len(truths)} ground truths")
     digest = hashlib.sha256()
-    for pos in np.argsort(arr, kind="stable").tolist():
+    pack = struct.Struct("<qQ").pack
+    order = np.argsort(arr, kind="stable").tolist()
+    sorted_ids = arr[order].tolist()
+    parts: list[bytes] = []
+    for sid, pos in zip(sorted_ids, order, strict=True):
         blob = _canonical_truth(truths[pos])
         # Length-prefixed: no choice of ground-truth text can make two different datasets hash alike.
-        digest.update(struct.pack("<qQ", int(arr[pos]), len(blob)))
-        digest.update(blob)
+        parts += (pack(sid, len(blob)), blob)
+        if len(parts) >= 8192:  # bounded memory: hash in slices
+            digest.update(b"".join(parts))
+            parts.clear()
+    digest.update(b"".join(parts))
     return "v1:" + digest.hexdigest()
 
 

@@ -177,7 +177,11 @@ class ChunkWorker:
             table, failures = adaptive_table(prepared, outcomes, self.settings)
         else:
             completions = dict(
-                zip((p.sample_id for p in ready), self.engine.generate(ready, self.config.sampling), strict=True)
+                zip(
+                    (p.sample_id for p in ready),
+                    self.engine.generate(ready, self.config.sampling),
+                    strict=True,
+                )
             )
             table, failures = self._table(prepared, completions)
         write_parquet_atomic(

@@ -43,7 +43,7 @@ from video_rewards.truth import (
 )
 
 #: Bumped whenever scoring behaviour changes (selection output records it next to each score).
-REWARD_VERSION = "1.1.0"
+REWARD_VERSION = "1.2.0"
 
 __all__ = [
     "COMPONENT_KEYS",

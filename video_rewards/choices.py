@@ -48,9 +48,6 @@ _TRAILING_PUNCT: Final = " \t\r\n.!?。;,'\"`*"
 _WRAPPING: Final = " \t\r\n()[]{}.:*'\"`"
 _LETTERS: Final = tuple(chr(c) for c in range(ord("A"), ord("Z") + 1))
 
-#: Longest text read by the line and phrase rules (answers are bounded by ``max_answer_chars`` anyway).
-_MAX_CHOICE_TEXT: Final = 8_192
-
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split()).strip(_TRAILING_PUNCT)
@@ -171,9 +168,11 @@ def _candidates(text: str, index_labels: tuple[str, ...], index_base: int | None
         word = m.group()
         cued = start in cued_at
         if word.isdigit():
-            if cued:
-                k = int(word) - index_base  # type: ignore[operator]  # digits are matched only with a base
-                out.append(Candidate(index_labels[k] if 0 <= k < len(index_labels) else "?", True, start, end))
+            if cued and index_base is not None:  # digits are matched only with a base
+                k = int(word) - index_base
+                out.append(
+                    Candidate(index_labels[k] if 0 <= k < len(index_labels) else "?", True, start, end)
+                )
             continue
         parenthesised = start > 0 and text[start - 1] == "(" and end < n and text[end] == ")"
         if not parenthesised and word in "aAiI" and _is_article(text, end):
@@ -248,7 +247,6 @@ def read_choice(
     >>> read_choice("N/A", opts), read_choice("Final answer: b", opts), read_choice("1", opts, 0)
     ((None, 'refusal'), ('B', None), ('B', None))
     """
-    text = text[:_MAX_CHOICE_TEXT]
     norm = _norm(text)
     labels, texts = options
     # 1. The answer is an option's text, with or without its label.

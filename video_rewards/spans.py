@@ -172,7 +172,8 @@ def _labelled_time(tokens: Sequence[Token], j: int, loose: bool = False) -> tupl
         if text == "-" and j + 1 < n and tokens[j + 1].kind == "num" and tokens[j + 1].start == tok.end:
             break  # the sign of a negative time
         closing = _CLOSING_QUOTE.get(text)
-        if closing is not None:
+        glued = tokens[j - 1].kind == "word" and tokens[j - 1].end == tok.start  # closes a key: start_time"
+        if closing is not None and not glued:
             # A quoted passage with words in it is the query repeated ('the start time of the query
             # "2 men fall" is 0:09'): skip it. A quoted time ('"start_time": "00:00:02"') is not.
             k, words = j + 1, False
@@ -276,17 +277,18 @@ def _answer_cued_span(tokens: Sequence[Token]) -> SpanMatch | None:
 # general reader would give the same span (nothing but a plain range, no label), else it defers.
 _FAST_UNIT = r"(?:s|sec|secs|second|seconds)\b"
 _FAST_NUM = r"(\d{1,9}(?::\d{1,2}){0,2}(?:\.\d{1,9})?)"
+# One fullmatch: a few plain words ("The event happens"), an optional "from " / "between " / bracket, a
+# range, optional units, closing bracket and full stop. With one range and no other number in the text
+# the words cannot change the reading (a labelled pair needs two labelled times; an answer cue points at
+# this same range); only "and" / "," need their opener ("between", a bracket).
 _FAST_SPAN_RE: Final = re.compile(
-    _FAST_NUM + r"\s*(?:" + _FAST_UNIT + r"\s*)?(-|–|—|~|to|and|,)\s*" + _FAST_NUM
-    + r"(?:\s*" + _FAST_UNIT + r")?(?:\s*[\])}])?(?:\s*" + _FAST_UNIT + r")?(?:\s*[.!])?\s*\Z"
+    r"\s*((?:(?!(?:from|between)\s)[^\W\d_]{1,20}\s{1,3}){0,8})(?:(from|between)\s+|([\[(])\s*)?" + _FAST_NUM + r"\s*(?:" + _FAST_UNIT + r"\s*)?(-|–|—|~|to|and|,)\s*"
+    + _FAST_NUM + r"(?:\s*" + _FAST_UNIT + r")?(?:\s*[\])}])?(?:\s*" + _FAST_UNIT + r")?(?:\s*[.!])?\s*",
+    re.IGNORECASE,
 )  # fmt: skip
 _FAST_JSON_SPAN_RE: Final = re.compile(
     r'\s*\{\s*"start_time"\s*:\s*"?' + _FAST_NUM + r'"?\s*,\s*"end_time"\s*:\s*"?' + _FAST_NUM + r'"?\s*\}\s*'
 )
-_FIRST_DIGIT_RE: Final = re.compile(r"\d")
-_BETWEEN_END_RE: Final = re.compile(r"(?<![^\W\d])between\Z", re.IGNORECASE)
-# A prefix of only these words cannot hold a label or an answer cue, and cannot change the reading.
-_FAST_PREFIX_RE: Final = re.compile(r"[\s\[(]*(?:(?:from|between|it|is|was|the|event|happens)\s+)*", re.I)
 
 
 def _fast_span(text: str) -> Span | None:
@@ -294,22 +296,15 @@ def _fast_span(text: str) -> Span | None:
     m = _FAST_JSON_SPAN_RE.fullmatch(text)
     if m is not None:
         return Span(number_value(m.group(1)), number_value(m.group(2)))
-    first = _FIRST_DIGIT_RE.search(text)
-    if first is None or first.start() > 40:
-        return None
-    pos = first.start()
-    if _FAST_PREFIX_RE.match(text).end() < pos:  # type: ignore[union-attr]  # matches the empty string
-        return None
-    m = _FAST_SPAN_RE.match(text, pos)
+    m = _FAST_SPAN_RE.fullmatch(text)
     if m is None:
         return None
-    prefix = text[:pos].rstrip()
-    sep = m.group(2)
-    if sep == "and" and _BETWEEN_END_RE.search(prefix) is None:
+    _, word, bracket, start, sep, end = m.groups()
+    sep = sep.lower()
+    if (sep == "and" and (word is None or word.lower() != "between")) or (sep == "," and bracket is None):
         return None
-    if sep == "," and not prefix.endswith(("[", "(")):
-        return None
-    return Span(number_value(m.group(1)), number_value(m.group(3)))
+
+    return Span(number_value(start), number_value(end))
 
 
 # Lists of plain ranges ("2 - 6.5, 14 to 18", "[[2, 6.5], [14, 18]]"), the usual multi-moment answer.

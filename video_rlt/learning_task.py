@@ -115,7 +115,9 @@ def _truth(task: Task, clip: SynthClip) -> dict[str, Any]:
     return {"task": "gqa", "answer": letter, "options": OPTIONS, "segment": segment, "duration": SECONDS}
 
 
-def task_rows(clips: Sequence[SynthClip], tasks: Sequence[Task], index_offset: int = 0) -> list[dict[str, Any]]:
+def task_rows(
+    clips: Sequence[SynthClip], tasks: Sequence[Task], index_offset: int = 0
+) -> list[dict[str, Any]]:
     """verl rows: one per clip, the task cycling through ``tasks`` (so a pool holds each task equally)."""
     from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
 
@@ -191,31 +193,38 @@ def warm_up(
     processor = AutoProcessor.from_pretrained(base_model)
     model = AutoModelForImageTextToText.from_pretrained(base_model, dtype=torch.float32)
     tok = processor.tokenizer
-    examples = []
+    # Rows of one task have prompts and replies of equal length (same clip size, question and answer
+    # shape), so a batch of one task stacks without padding: one forward per step instead of eight.
+    by_task: dict[str, list[tuple[Any, Any, Any, Any]]] = {}
     for row in rows:
         inputs = prepare_inputs(row, processor)
         reply = tok(row["extra_info"]["answer"] + "<|im_end|>", return_tensors="pt")["input_ids"]
         ids = torch.cat([inputs["input_ids"], reply], dim=1)
         labels = ids.clone()
         labels[:, : inputs["input_ids"].shape[1]] = -100  # learn the reply only
-        examples.append((ids, labels, inputs["pixel_values_videos"], inputs["video_grid_thw"]))
+        key = f"{row['extra_info']['task']}:{ids.shape[1]}"
+        by_task.setdefault(key, []).append(
+            (ids, labels, inputs["pixel_values_videos"], inputs["video_grid_thw"])
+        )
     torch.manual_seed(seed)
     rng = random.Random(seed)
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     loss_value = float("nan")
+    keys = sorted(by_task)
     for _ in range(steps):
+        group = by_task[rng.choice(keys)]
+        batch = rng.sample(group, min(8, len(group)))
+        loss = model(
+            input_ids=torch.cat([b[0] for b in batch]),
+            labels=torch.cat([b[1] for b in batch]),
+            pixel_values_videos=torch.cat([b[2] for b in batch]),
+            video_grid_thw=torch.cat([b[3] for b in batch]),
+        ).loss
         optim.zero_grad()
-        batch = rng.sample(examples, min(8, len(examples)))
-        total = 0.0
-        for ids, labels, pixels, grid in batch:
-            loss = model(
-                input_ids=ids, labels=labels, pixel_values_videos=pixels, video_grid_thw=grid
-            ).loss / len(batch)
-            loss.backward()
-            total += float(loss.detach())
+        loss.backward()
         optim.step()
-        loss_value = total
+        loss_value = float(loss.detach())
     model.eval()
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -265,7 +265,7 @@ def _check_stats(
     rules = list(SEL_STAT_RULES)
     if config.top_k is not None and config.rank_by not in {r.column for r in rules}:
         rules.append(StatRule(config.rank_by, nan_ok=True))
-    found = stat_problems(columns, rules, alive)  # type: ignore[arg-type]
+    found = stat_problems(columns, rules, alive)
     if "sel_pass_rate" in columns and "sel_accuracy_mean" in columns:
         # A task with accuracy always has a pass rate: NaN there is a broken row, not an exempt task.
         for i, (rate, acc) in enumerate(

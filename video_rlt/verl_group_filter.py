@@ -22,7 +22,8 @@ Enable it (the default v1 trainer, ``trainer.v1.trainer_mode=sync``)::
     +trainer.v1.sampler.sampler_kwargs.mean_low=0.0 +trainer.v1.sampler.sampler_kwargs.mean_high=0.95 \\
     +trainer.v1.sampler.sampler_kwargs.train_batch_size=${data.train_batch_size}
 
-``metric`` (default ``score``: the dual reward that :class:`~video_rewards.integrations.verl.VideoRewardManager`
+With ``data.gen_batch_size`` set, pass the same value as ``sampler_kwargs.gen_batch_size`` (refills are
+whole dataloader fetches). ``metric`` (default ``score``: the dual reward that :class:`~video_rewards.integrations.verl.VideoRewardManager`
 puts in ``reward_extra_info``; ``reward`` reads verl's token-level reward sum) picks the per-rollout value.
 ``max_inflight_gen_batches`` (default 1) bounds how many batches of prompts are generated ahead.
 """
@@ -54,6 +55,11 @@ class GroupFilterConfig(BaseModel):
     mean_high: float = Field(default=float("inf"), description="drop groups whose mean reward is above this")
     metric: str = Field(default="score", min_length=1, description="reward_extra_info key, or 'reward'")
     train_batch_size: int = Field(ge=1, description="prompts per training batch (data.train_batch_size)")
+    gen_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="prompts per dataloader fetch: data.gen_batch_size (default: train_batch_size)",
+    )
     max_inflight_gen_batches: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
@@ -91,7 +97,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("video_rlt.verl_group_filter needs verl 0.9.1: pip install 'video-rlt[verl]'") from exc
 
 
-class SpreadFilterReplayBuffer(ReplayBuffer):  # type: ignore[misc]
+class SpreadFilterReplayBuffer(ReplayBuffer):
     """verl's sync replay buffer with DAPO's "std == 0" test replaced by :func:`group_drop_reason`.
 
     verl's buffer classifies each finished group once (``_dapo_filtered_keys``) and evicts and refills the
@@ -114,7 +120,8 @@ class SpreadFilterReplayBuffer(ReplayBuffer):  # type: ignore[misc]
             sampler_kwargs=sampler_kwargs,
             filter_groups_metric=self.group_filter.metric,
             train_batch_size=self.group_filter.train_batch_size,
-            gen_batch_size=1,  # DAPO refills prompt by prompt, as verl's own sync DAPO does
+            # Refills must be whole dataloader fetches (verl's DAPO forces data.gen_batch_size=1; we do not).
+            gen_batch_size=self.group_filter.gen_batch_size or self.group_filter.train_batch_size,
             max_inflight_gen_batches=self.group_filter.max_inflight_gen_batches,
             **kwargs,
         )

@@ -8,7 +8,8 @@
 # dry run swaps in the tiny model (video_rlt.tiny) and small batches.
 
 export VERL_PLATFORM=cpu
-export VERL_USE_EXTERNAL_MODULES=video_rlt.verl_cpu
+# Modules the caller already listed (e.g. video_rewards.integrations.verl_metrics) are kept after ours.
+export VERL_USE_EXTERNAL_MODULES="video_rlt.verl_cpu${VERL_USE_EXTERNAL_MODULES:+,$VERL_USE_EXTERNAL_MODULES}"
 # qwen-vl-utils would try torchcodec first; its PyPI wheel is CUDA-linked.
 export FORCE_QWENVL_VIDEO_READER="${FORCE_QWENVL_VIDEO_READER:-decord}"
 export TOKENIZERS_PARALLELISM=false

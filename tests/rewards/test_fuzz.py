@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,10 @@ ARABIC_INDIC = "٠١٢٣٤٥٦٧٨٩"
 FULL_WIDTH = "０１２３４５６７８９"
 EMOJI = "😀🎬⏱️🔥👍🏽🇫🇷"
 ALPHABET = (
-    "abcdefghijklmnopqrstuvwxyzABCDE0123456789 \n\t:.,-–—[]{}()<>/\\\"'_*#" + ARABIC_INDIC + FULL_WIDTH + EMOJI
+    "abcdefghijklmnopqrstuvwxyzABCDE0123456789 \n\t:.,-–—[]{}()<>/\\\"'_*#"
+    + ARABIC_INDIC
+    + FULL_WIDTH
+    + EMOJI
 )
 TAGS = ("<think>", "</think>", "<answer>", "</answer>", "<answer", "answer>", "</think")
 
@@ -135,7 +138,9 @@ def _json_text(rng: random.Random) -> str:
         digits = "".join(rng.choice(ARABIC_INDIC) for _ in range(rng.randint(100, 1500)))
         return f'{{"start_time": "{digits}", "end_time": "{digits}"}}'
     if kind == 3:
-        keys = ", ".join(f'"{rng.choice(EMOJI) * rng.randint(1, 40)}": "{rng.choice(EMOJI)}"' for _ in range(30))
+        keys = ", ".join(
+            f'"{rng.choice(EMOJI) * rng.randint(1, 40)}": "{rng.choice(EMOJI)}"' for _ in range(30)
+        )
         return "{" + keys + ', "start_time": 1, "end_time": 2}'
     if kind == 4:
         return f'{{"answer": "{_choice_text(rng)}", "start_time": {fuzz_number(rng)}, "end_time": {fuzz_number(rng)}}}'
@@ -209,6 +214,9 @@ def fuzz_configs() -> list[vr.RewardConfig]:
 
 COLUMNS = ("score", "format", "accuracy", "iou")
 
+#: ``(response, truth, config) -> RewardResult``: how :func:`check_chunk` scores one response.
+SingleScorer = Callable[[str, Mapping[str, Any], vr.RewardConfig], vr.RewardResult]
+
 
 @dataclass
 class FuzzReport:
@@ -252,11 +260,11 @@ def check_chunk(
     truths: Sequence[Mapping[str, Any]],
     cfg: vr.RewardConfig,
     report: FuzzReport,
-    on_single: Any = None,
+    on_single: SingleScorer | None = None,
 ) -> None:
     """Score a chunk one by one (``score`` and ``compute_score``) and as a batch; record what differs.
 
-    ``on_single(response, seconds)`` is called after each single ``score`` call (the benchmark times them).
+    ``on_single`` replaces the single :func:`video_rewards.score` call (the benchmark times it).
     """
     kwargs = cfg.model_dump(exclude_defaults=True)
     singles: list[vr.RewardResult | None] = []
@@ -285,15 +293,15 @@ def check_chunk(
             except Exception as exc:
                 report.raised("batch", exc, response)
         return
-    for i, result in enumerate(singles):
-        if result is None:
+    for i, single in enumerate(singles):
+        if single is None:
             continue
         batch = {k: float(cols[k][i]) for k in COLUMNS}
-        same = all(_same(getattr(result, k), batch[k]) for k in COLUMNS)
-        same = same and cols["failure"][i] == result.failure and cols["prediction"][i] == result.prediction
+        same = all(_same(getattr(single, k), batch[k]) for k in COLUMNS)
+        same = same and cols["failure"][i] == single.failure and cols["prediction"][i] == single.prediction
         if not same:
             row = {k: cols[k][i] for k in (*COLUMNS, "failure", "prediction")}
-            report.disagreements.append(f"batch {row} ≠ single {result!r} on {_show(responses[i])}")
+            report.disagreements.append(f"batch {row} ≠ single {single!r} on {_show(responses[i])}")
 
 
 def run_fuzz(n: int, seed: int = SEED, chunk: int = 2_000) -> FuzzReport:
@@ -329,7 +337,11 @@ DEEP_LIST = "[" * 1900 + "1" + "]" * 1900  # under 4 KB
 KILLERS: list[tuple[str, str, Mapping[str, Any]]] = [
     ("5000-digit integer", "<answer>" + "9" * 5000 + " to 12</answer>", TRUTHS[0]),
     ("5000-digit integer, numeric", "<answer>" + "7" * 5000 + "</answer>", TRUTHS[7]),
-    ("5000-digit JSON number", '<answer>{"start_time": ' + "9" * 5000 + ', "end_time": 5}</answer>', TRUTHS[0]),
+    (
+        "5000-digit JSON number",
+        '<answer>{"start_time": ' + "9" * 5000 + ', "end_time": 5}</answer>',
+        TRUTHS[0],
+    ),
     ("1e999 in JSON", '<answer>{"start_time": "1e999", "end_time": 5}</answer>', TRUTHS[0]),
     ("1e999 span", "<answer>1e999 to 5</answer>", TRUTHS[0]),
     ("deep JSON list", f"<answer>{DEEP_LIST}</answer>", TRUTHS[0]),
@@ -341,10 +353,18 @@ KILLERS: list[tuple[str, str, Mapping[str, Any]]] = [
     ("-0 choice index", "<answer>-0</answer>", TRUTHS[3]),
     (
         "Arabic-Indic JSON",
-        '<answer>{"start_time": "' + ARABIC_INDIC * 150 + '", "end_time": "' + ARABIC_INDIC * 150 + '"}</answer>',
+        '<answer>{"start_time": "'
+        + ARABIC_INDIC * 150
+        + '", "end_time": "'
+        + ARABIC_INDIC * 150
+        + '"}</answer>',
         TRUTHS[0],
     ),
-    ("emoji JSON", "<answer>{" + ", ".join(f'"{"😀" * 60}": "🔥"' for _ in range(30)) + "}</answer>", TRUTHS[6]),
+    (
+        "emoji JSON",
+        "<answer>{" + ", ".join(f'"{"😀" * 60}": "🔥"' for _ in range(30)) + "}</answer>",
+        TRUTHS[6],
+    ),
     ("nan span", "<answer>nan to inf</answer>", TRUTHS[0]),
     ("lone surrogate", "<answer>\ud800 12 to 20</answer>", TRUTHS[0]),
     ("NUL bytes", "<answer>\x00B\x00</answer>", TRUTHS[2]),
@@ -381,7 +401,11 @@ for _ in range(5000):
 
 BAD_TRUTHS: list[tuple[str, Any, str]] = [
     ("segment nested 5000 deep", {"task": "tvg", "segment": DEEP_SEGMENT}, "segment"),
-    ("segment nested 5000 deep, JSON", '{"task": "tvg", "segment": ' + "[" * 5000 + "]" * 5000 + "}", "segment"),
+    (
+        "segment nested 5000 deep, JSON",
+        '{"task": "tvg", "segment": ' + "[" * 5000 + "]" * 5000 + "}",
+        "segment",
+    ),
     ("duration 10**400", {"task": "tvg", "segment": [1, 2], "duration": 10**400}, "duration"),
     ("segment end 10**400", {"task": "tvg", "segment": [1, 10**400]}, "segment"),
     ("numeric answer 10**400", {"task": "numeric", "answer": 10**400}, "answer"),

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import video_rewards as vr
 from video_rewards import Span, match_segments, temporal_iop, temporal_iou
 from video_rewards.geometry import shape_iou
-from video_rewards.spans import _fast_span, _fast_spans, _iter_spans
+from video_rewards.spans import _fast_span, _fast_spans, _iter_spans, read_span
 from video_rewards.tags import split_response
 from video_rewards.tokens import tokenize
 
@@ -67,7 +67,9 @@ PIECES = [
     "<think>", "</think>", "<answer>", "</answer>", "<", ">", " ", "\n", "C", "A", "B", "a", "(", ")", "[", "]",
     "{", "}", ",", "-", "–", ".", ":", '"', "'", "to", "and", "between", "from", "or", "option", "The answer is",
     "1", "2", "12.5", "0:30", "1:02:03.5", "99999999999999999999", "s", "seconds", "min", '"start_time"',
-    '"end_time"', '"answer"', "three", "é", "\x00",
+    '"end_time"', '"answer"', "three", "é", "\x00", "Start Time: ", "End Time: ", "the start time is ",
+    "ends at ", "approximately ", "N/A", "none of the above", "Final answer: ", "1e999", "٣", "😀", "-0", "{", "[",
+    "Therefore, ", "occurs at ", " is correct", "\n\n",
 ]  # fmt: skip
 texts = st.lists(st.sampled_from(PIECES), max_size=40).map("".join) | st.text(max_size=200)
 
@@ -79,6 +81,8 @@ def test_parsers_never_raise(text: str) -> None:
     vr.find_spans(text)
     vr.parse_choice(text, ["A. a red cup", "B. a blue cup", "C. nothing"])
     vr.parse_choice(text)
+    vr.parse_choice(text, ["three", "six", "two"], index_base=0)
+    vr.parse_choice(text, index_base=1)
     vr.parse_number(text)
     vr.parse_time(text)
     vr.parse_grounded_answer(text)
@@ -96,11 +100,9 @@ span_texts = st.lists(st.sampled_from(SPAN_PIECES), min_size=1, max_size=12).map
 def test_fast_span_path_agrees_with_the_general_scanner(text: str) -> None:
     fast = _fast_span(text)
     if fast is not None:
-        general = _iter_spans(tokenize(text), 1)
-        assert general
-        assert all(
-            a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(general[0].span, fast, strict=True)
-        )
+        general = read_span(tokenize(text))
+        assert general is not None
+        assert all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(general, fast, strict=True))
 
 
 # Lists of ranges in the spellings multi-moment answers use, plus near misses (a bare "12, 18" is not a

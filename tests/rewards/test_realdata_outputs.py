@@ -212,13 +212,15 @@ def _rate(rows: list[LabelledRow]) -> tuple[float, list[str]]:
 def test_plain_grounding_answers_read_as_a_reader_does() -> None:
     decidable = [row for row in TABLE if row.file == "tvg" and row.mode == "lenient" and row.expected]
     rate, misses = _rate(decidable)
-    assert rate >= PLAIN_GROUNDING_TARGET, f"{rate:.1%} of {len(decidable)} read; missed:\n" + "\n".join(misses)
+    missed = "\n".join(misses)
+    assert rate >= PLAIN_GROUNDING_TARGET, f"{rate:.1%} of {len(decidable)} read; missed:\n{missed}"
 
 
 def test_mcq_answers_read_as_a_reader_does() -> None:
     rows = [row for row in TABLE if row.file == "mcq"]
     rate, misses = _rate(rows)
-    assert rate >= MCQ_TARGET, f"{rate:.1%} of {len(rows)} read; missed:\n" + "\n".join(misses)
+    missed = "\n".join(misses)
+    assert rate >= MCQ_TARGET, f"{rate:.1%} of {len(rows)} read; missed:\n{missed}"
 
 
 def test_no_refusal_earns_an_accuracy_point() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 import video_rewards as vr
-from video_rewards.integrations.verl import REWARD_EXTRA_KEYS, VideoRewardManager
+from video_rewards.integrations.verl import FAILURE_KEY, REWARD_EXTRA_KEYS, VideoRewardManager
 
 PROMPT_LEN, RESPONSE_LEN = 8, 48
 
@@ -106,11 +107,12 @@ def test_scores_match_the_library_with_identical_keys_for_every_task(
         expected = vr.score(decoded, gt, data_source=ds)
         assert out["reward_score"] == pytest.approx(expected.score)
         info = out["reward_extra_info"]
-        assert tuple(info) == REWARD_EXTRA_KEYS
-        assert all(isinstance(v, float) for v in info.values())
+        assert tuple(info) == (*REWARD_EXTRA_KEYS, FAILURE_KEY)
+        assert all(isinstance(info[k], float) for k in REWARD_EXTRA_KEYS)
         assert math.isnan(info["iou"]) == (gt["task"] == "mcq")
         assert math.isnan(info["accuracy"]) == (gt["task"] == "tvg")
         assert info["parse_failed"] == (0.0 if expected.failure is None else 1.0)
+        assert info[FAILURE_KEY] == (expected.failure or "")
 
 
 def test_bad_responses_score_zero_and_never_raise(manager: VideoRewardManager, tiny_tokenizer: Any) -> None:
@@ -129,17 +131,26 @@ def test_bad_responses_score_zero_and_never_raise(manager: VideoRewardManager, t
         ("{not json", "ground truth"),
     ],
 )
-def test_malformed_ground_truth_names_the_row(
-    manager: VideoRewardManager, tiny_tokenizer: Any, ground_truth: Any, message: str
+def test_malformed_ground_truth_scores_zero_names_the_row_and_the_run_goes_on(
+    manager: VideoRewardManager,
+    tiny_tokenizer: Any,
+    ground_truth: Any,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rows = [
-        ("<answer>B</answer>", MCQ, "tiny_mcq"),
         ("<answer>1 to 2</answer>", ground_truth, "broken_source"),
+        ("<think>t</think><answer>B</answer>", MCQ, "tiny_mcq"),
     ]
-    data = make_batch(tiny_tokenizer, rows)
-    assert run(manager, data[:1])[0]["reward_score"] >= 0
-    with pytest.raises(ValueError, match=rf"uid='uid-1', index=1, data_source='broken_source'.*{message}"):
-        run(manager, data[1:2])
+    with caplog.at_level("ERROR", logger="video_rewards.integrations.verl"):
+        bad, good = run(manager, make_batch(tiny_tokenizer, rows))
+    assert bad["reward_score"] == 0.0
+    info = bad["reward_extra_info"]
+    assert (info["parse_failed"], info["score"], info[FAILURE_KEY]) == (1.0, 0.0, "bad_ground_truth")
+    assert tuple(info) == (*REWARD_EXTRA_KEYS, FAILURE_KEY)  # same columns as every other row
+    assert good["reward_score"] == 1.0  # the next row is scored as usual
+    (record,) = [r for r in caplog.records if "malformed ground truth" in r.getMessage()]
+    assert re.search(rf"uid='uid-0', index=0, data_source='broken_source'.*{message}", record.getMessage())
 
 
 def test_reward_kwargs_configure_the_reward_and_unknown_keys_fail_at_start(

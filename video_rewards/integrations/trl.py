@@ -174,7 +174,8 @@ class VideoReward:
             raise ValueError(f"{self.__name__}: {len(sources)} data sources for {len(responses)} completions")
         truths = self._ground_truths(len(responses), sources, kwargs)
         good = [i for i, t in enumerate(truths) if t is not None]
-        columns = vr.score_batch([responses[i] for i in good], [truths[i] for i in good], config=self.config)
+        valid = [t for t in truths if t is not None]
+        columns = vr.score_batch([responses[i] for i in good], valid, config=self.config)
         values: list[float | None] = [None] * len(responses)
         failures: list[str | None] = ["bad_ground_truth"] * len(responses)
         for i, value, failure in zip(

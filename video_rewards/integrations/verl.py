@@ -12,8 +12,10 @@ works in every process once this module is imported there: through the ``verl.pl
 ``video-rlt`` distribution, or ``VERL_USE_EXTERNAL_MODULES=video_rewards.integrations.verl``.
 
 Per response it returns ``{"reward_score": score, "reward_extra_info": {...}}`` where the extra info has
-**the same keys for every task** (:data:`REWARD_EXTRA_KEYS`): ``score``, ``format``, ``accuracy``, ``iou``,
-``parse_failed``. verl builds its batch columns from the first response's keys, so a batch mixing
+**the same keys for every task**: the numbers of :data:`REWARD_EXTRA_KEYS` (``score``, ``format``,
+``accuracy``, ``iou``, ``parse_failed``) and the string :data:`FAILURE_KEY` (``failure``: the parse-failure
+reason, ``""`` when the answer parsed; verl's metric code skips string columns, and
+:mod:`video_rewards.integrations.verl_metrics` counts them per step). verl builds its batch columns from the first response's keys, so a batch mixing
 multiple-choice and grounding rows needs identical keys. A component the task does not have is ``NaN``
 (``accuracy`` of a grounding row, ``iou`` of a multiple-choice row). Consequences in verl 0.9.1:
 
@@ -22,8 +24,10 @@ multiple-choice and grounding rows needs identical keys. A component the task do
 * ``algorithm.filter_groups.metric=accuracy`` (or ``iou``) never drops a group whose rows lack that
   component (their std is NaN, not 0); ``metric=score`` applies to every task.
 
-A response that cannot be parsed scores 0 with ``parse_failed=1`` (never an exception); a malformed ground
-truth raises ``ValueError`` naming the row (``uid``, ``extra_info.index``, ``data_source``).
+A response that cannot be parsed scores 0 with ``parse_failed=1`` (never an exception). A row whose ground
+truth is malformed also scores 0, with ``failure="bad_ground_truth"``, and is logged as an error naming the
+row (``uid``, ``extra_info.index``, ``data_source``): one bad row must not stop a multi-day run, and its
+count shows in the training metrics. (Validate a dataset up front with the converters or ``selection``.)
 
 The plain function path needs no manager: ``reward.custom_reward_function.path=pkg://video_rewards.scoring``
 ``reward.custom_reward_function.name=compute_score``
@@ -51,10 +55,21 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REGISTERED_NAME", "REWARD_EXTRA_KEYS", "VideoRewardManager", "reward_config_from_verl"]
+__all__ = [
+    "BAD_GROUND_TRUTH",
+    "FAILURE_KEY",
+    "REGISTERED_NAME",
+    "REWARD_EXTRA_KEYS",
+    "VideoRewardManager",
+    "reward_config_from_verl",
+]
 
-#: The keys of every ``reward_extra_info`` this manager returns, for every task.
+#: The numeric keys of every ``reward_extra_info`` this manager returns, for every task.
 REWARD_EXTRA_KEYS: tuple[str, ...] = vr.COMPONENT_KEYS
+#: The string key holding the failure reason (``""`` when the response parsed).
+FAILURE_KEY = "failure"
+#: Failure reason of a row whose ground truth could not be parsed (the row scores 0).
+BAD_GROUND_TRUTH = "bad_ground_truth"
 #: Name under verl's reward-manager registry (``reward.reward_manager.name=video_rewards``).
 REGISTERED_NAME = "video_rewards"
 
@@ -98,6 +113,14 @@ def _row_label(non_tensor: Mapping[str, Any]) -> str:
     return f"uid={_plain(non_tensor.get('uid'))!r}, index={_plain(index)!r}, data_source={_plain(non_tensor.get('data_source'))!r}"
 
 
+def _failed(reason: str) -> dict[str, Any]:
+    """The result of a row that could not be scored: 0, a parse failure, with the reason."""
+    extra: dict[str, float | str] = dict.fromkeys(REWARD_EXTRA_KEYS, math.nan)
+    extra.update(score=0.0, format=0.0, parse_failed=1.0)
+    extra[FAILURE_KEY] = reason
+    return {"reward_score": 0.0, "reward_extra_info": extra}
+
+
 @register(REGISTERED_NAME)
 class VideoRewardManager(RewardManagerBase):
     """verl reward manager for video tasks (multiple choice, temporal grounding, grounded QA).
@@ -138,34 +161,33 @@ class VideoRewardManager(RewardManagerBase):
         data_source = None if data_source is None else str(data_source)
         extra_info = non_tensor.get("extra_info")
         reward_model = non_tensor.get("reward_model")
-        if not isinstance(reward_model, Mapping) or "ground_truth" not in reward_model:
-            raise ValueError(
-                f"row {_row_label(non_tensor)}: reward_model must be a mapping with a 'ground_truth' key, "
-                f"got {_plain(reward_model)!r}"
-            )
         duration = extra_info.get("duration") if isinstance(extra_info, Mapping) else None
         try:
+            if not isinstance(reward_model, Mapping) or "ground_truth" not in reward_model:
+                raise ValueError(
+                    f"reward_model must be a mapping with a 'ground_truth' key, got {_plain(reward_model)!r}"
+                )
             truth = vr.parse_ground_truth(
                 reward_model["ground_truth"],
                 data_source=data_source,
                 duration=None if duration is None else float(duration),
             )
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"row {_row_label(non_tensor)}: malformed ground truth: {exc}") from exc
+            # A bad row must not stop a multi-day run: it scores 0, is counted as `bad_ground_truth` in the
+            # training metrics, and is named here so it can be fixed in the dataset.
+            logger.error("row %s: malformed ground truth, scored 0: %s", _row_label(non_tensor), exc)
+            return _failed(BAD_GROUND_TRUTH)
         try:
             result = vr.score(response, truth, config=self.reward_config, data_source=data_source)
         except Exception:
             # The reward library never raises on model output; if it ever does, one bad response must not
             # stop a multi-day run: score it 0 as a parse failure and log the row for the bug report.
             logger.exception("video_rewards raised on a response (row %s); scored 0", _row_label(non_tensor))
-            extra = dict.fromkeys(REWARD_EXTRA_KEYS, math.nan)
-            extra.update(score=0.0, format=0.0, parse_failed=1.0)
-            return {"reward_score": 0.0, "reward_extra_info": extra}
+            return _failed("reward_error")
         components = result.components()
-        return {
-            "reward_score": float(result.score),
-            "reward_extra_info": {key: float(components[key]) for key in REWARD_EXTRA_KEYS},
-        }
+        extra: dict[str, float | str] = {key: float(components[key]) for key in REWARD_EXTRA_KEYS}
+        extra[FAILURE_KEY] = result.failure or ""
+        return {"reward_score": float(result.score), "reward_extra_info": extra}
 
     async def run_single(self, data: DataProto) -> dict[str, Any]:
         # Multi-sequence outputs are scored on their last sequence, as verl's own managers do.

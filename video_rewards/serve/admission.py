@@ -96,6 +96,9 @@ class Admission:
             f"bytes of memory budget in use, {len(self._queue)} waiting)"
         )
 
+    def can_extend(self, ticket: Ticket, cost: int) -> bool:
+        return cost <= ticket.cost or self.reserved + cost - ticket.cost <= self.budget
+
     def extend(self, ticket: Ticket, cost: int) -> None:
         """Raise ``ticket`` to ``cost`` bytes now, or raise :class:`Refused` (never waits: a request that
         waited while holding memory could deadlock with the others)."""

@@ -1,0 +1,389 @@
+"""Does the method learn? GRPO on CPU through ``verl.trainer.main_ppo`` on a synthetic video task.
+
+    python benchmarks/learning.py --quick --out outputs/learning_quick    # one arm, one seed (≤ 10 min)
+    python benchmarks/learning.py --out docs/learning                     # 3 arms × 3 seeds
+
+What runs (every step a real command of this repository, printed to ``<out>/logs``):
+
+1. real mp4 clips of :mod:`video_rlt.learning_task` (a coloured square visible for whole seconds; MCQ
+   colour, grounding "when", grounded QA both), fixed seeds: warm-up clips, a training pool, held-out clips;
+2. the tiny offline Qwen2.5-VL (:func:`video_rlt.tiny.build_tiny_model`) given a short supervised warm-up
+   on the warm-up clips (:func:`video_rlt.learning_task.warm_up`): it answers in format, above chance;
+3. arms, each trained from the same warm model with the same steps and seeds:
+   ``selected`` — the ``K`` pool rows with the highest reward std (``python -m selection rollout/score/
+   select --top-k K``); ``random`` — ``K`` random pool rows; ``full`` — the whole pool;
+4. GRPO: ``recipes/cpu/grpo_tiny_cpu.sh`` (``verl.trainer.main_ppo``, the project's reward manager and the
+   training reward metrics of :mod:`video_rewards.integrations.verl_metrics`);
+5. greedy held-out predictions before and after (``python -m video_rlt.predict --engine hf``) and their
+   metrics (``python -m video_rewards.evaluate``).
+
+Writes ``result.json`` (``reward_curve`` of the first arm and seed, ``heldout`` before/after of it,
+``metric_keys`` verl logged, ``arms`` with every seed's curve and before/after), ``table.md`` and
+``learning_curve.png``. Held-out summary metrics, in percent: ``accuracy`` over the rows with a choice
+(mcq and gqa), ``mIoU`` over the rows with a span (tvg and gqa), ``R1@0.5`` over the grounding rows (tvg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+logger = logging.getLogger("benchmarks.learning")
+PY = sys.executable
+ARMS = ("selected", "random", "full")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One benchmark run; ``--quick`` and the full run differ only in these numbers."""
+
+    arms: tuple[str, ...]
+    seeds: tuple[int, ...]
+    n_warm: int
+    n_pool: int
+    n_eval: int
+    subset: int  # K rows of the selected and random arms
+    warmup_steps: int
+    warmup_lr: float
+    steps: int
+    batch: int
+    n: int
+    lr: float
+    min_std: float
+    max_tokens: int = 24
+
+
+QUICK = Settings(
+    arms=("full",), seeds=(0,), n_warm=48, n_pool=48, n_eval=48, subset=24,
+    warmup_steps=60, warmup_lr=3e-3, steps=20, batch=4, n=8, lr=2e-3, min_std=0.1,
+)  # fmt: skip
+FULL = Settings(
+    arms=ARMS, seeds=(0, 1, 2), n_warm=48, n_pool=48, n_eval=48, subset=24,
+    warmup_steps=60, warmup_lr=3e-3, steps=20, batch=4, n=8, lr=2e-3, min_std=0.1,
+)  # fmt: skip
+
+
+def run(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None, timeout: float = 3600) -> str:
+    """Run a command, its output to ``log``; raise with the log's tail when it fails."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with log.open("w") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        proc = subprocess.run(
+            list(cmd), stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, timeout=timeout
+        )
+    text = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed (exit {proc.returncode}), log {log}:\n{text[-4000:]}")
+    logger.info("  %.0fs  %s", time.monotonic() - started, " ".join(cmd[:6]))
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- data
+def build_data(s: Settings, out: Path) -> dict[str, Path]:
+    from video_rlt import learning_task as lt
+
+    videos = out / "videos"
+    warm = lt.task_rows(lt.make_clips(videos, s.n_warm, seed=101, prefix="warm"), lt.TASKS)
+    pool = lt.task_rows(lt.make_clips(videos, s.n_pool, seed=202, prefix="pool"), lt.TASKS, 10_000)
+    held = lt.task_rows(lt.make_clips(videos, s.n_eval, seed=303, prefix="eval"), lt.TASKS, 20_000)
+    data = out / "data"
+    return {
+        "warm": lt.write_rows(warm, data / "warm.parquet"),
+        "pool": lt.write_rows(pool, data / "pool.parquet"),
+        "eval": lt.write_rows(held, data / "eval.parquet"),
+    }
+
+
+def warm_model(s: Settings, files: dict[str, Path], out: Path) -> Path:
+    import pandas as pd
+
+    from video_rlt.learning_task import warm_up
+    from video_rlt.tiny import build_tiny_model
+
+    rows = pd.read_parquet(files["warm"]).to_dict("records")
+    return warm_up(build_tiny_model(), rows, out / "warm_model", steps=s.warmup_steps, lr=s.warmup_lr, seed=0)
+
+
+def arm_files(s: Settings, model: Path, pool: Path, out: Path) -> dict[str, Path]:
+    """The training parquet of every arm (selection runs only if the ``selected`` arm is asked for)."""
+    import pandas as pd
+
+    files: dict[str, Path] = {}
+    if "full" in s.arms:
+        files["full"] = pool
+    if "random" in s.arms:
+        rows = pd.read_parquet(pool)
+        files["random"] = out / "data" / "random.parquet"
+        rows.iloc[sorted(random.Random(7).sample(range(len(rows)), s.subset))].to_parquet(files["random"])
+    if "selected" in s.arms:
+        sel, logs = out / "selection", out / "logs"
+        run([PY, "-m", "selection", "rollout", "--dataset", str(pool), "--model", str(model), "--engine", "hf",
+             "--n", str(s.n), "--max-tokens", str(s.max_tokens), "--temperature", "1.0",
+             "--output", str(sel / "rollouts"), "--no-progress"], logs / "selection_rollout.log")  # fmt: skip
+        run([PY, "-m", "selection", "score", "--dataset", str(pool), "--rollouts", str(sel / "rollouts"),
+             "--output", str(sel / "scores.parquet")], logs / "selection_score.log")  # fmt: skip
+        run([PY, "-m", "selection", "select", "--dataset", str(pool), "--scores", str(sel / "scores.parquet"),
+             "--top-k", str(s.subset), "--output", str(sel / "selected.parquet")],
+            logs / "selection_select.log")  # fmt: skip
+        files["selected"] = sel / "selected.parquet"
+    return files
+
+
+# ------------------------------------------------------------------------------------------- training
+_STEP = re.compile(r"step:(\d+) - (.*)")
+
+
+def _value(text: str) -> float:
+    match = re.fullmatch(r"np\.\w+\((.*)\)", text.strip())
+    try:
+        return float(match.group(1) if match else text)
+    except ValueError:
+        return float("nan")
+
+
+def step_metrics(log: str) -> dict[int, dict[str, float]]:
+    """verl's console logger: one ``step:N - key:value - …`` line per step."""
+    steps: dict[int, dict[str, float]] = {}
+    for match in _STEP.finditer(log):
+        parts = (p.split(":", 1) for p in match.group(2).strip().split(" - ") if ":" in p)
+        steps[int(match.group(1))] = {k.strip(): _value(v) for k, v in parts}
+    return steps
+
+
+def train(
+    s: Settings, model: Path, train_file: Path, eval_file: Path, run_dir: Path, seed: int
+) -> tuple[Path, str]:
+    """GRPO through the CPU recipe; returns the trained Hugging Face checkpoint and the console log."""
+    ckpt = run_dir / "ckpt"
+    env = {
+        "PYTHON": PY,
+        "MODEL_PATH": str(model),
+        "TRAIN_FILES": str(train_file),
+        "VAL_FILES": str(eval_file),
+        "RAY_DEDUP_LOGS": "0",
+        # verl imports it in every process: it registers trainer.v1.trainer_mode=video_rewards.
+        "VERL_USE_EXTERNAL_MODULES": "video_rewards.integrations.verl_metrics",
+        "PATH": f"{Path(PY).parent}:{os.environ.get('PATH', '')}",
+    }
+    overrides = [
+        f"trainer.total_training_steps={s.steps}", f"trainer.save_freq={s.steps}", "trainer.test_freq=-1",
+        f"trainer.default_local_dir={ckpt}", "actor_rollout_ref.actor.checkpoint.save_contents=[model,extra,hf_model]",
+        # The arms are already selected offline: verl's plain dataset, no second filter.
+        "data.custom_cls.path=null", "data.custom_cls.name=null",
+        f"data.train_batch_size={s.batch}", f"data.max_response_length={s.max_tokens}", f"data.seed={seed}",
+        f"actor_rollout_ref.rollout.n={s.n}", "actor_rollout_ref.rollout.temperature=1.0",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={s.batch}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={s.batch * s.n}",
+        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={s.batch * s.n}",
+        f"actor_rollout_ref.actor.optim.lr={s.lr}",
+        "trainer.v1.trainer_mode=video_rewards", f"+trainer.reward_metrics.min_std={s.min_std}",
+        f"trainer.experiment_name=learning_{run_dir.name}",
+    ]  # fmt: skip
+    log = run(
+        ["bash", str(REPO / "recipes" / "cpu" / "grpo_tiny_cpu.sh"), *overrides],
+        run_dir / "main_ppo.log",
+        env,
+    )
+    latest = int((ckpt / "latest_checkpointed_iteration.txt").read_text().strip())
+    return ckpt / f"global_step_{latest}" / "actor" / "huggingface", log
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def heldout(model: Path, eval_file: Path, out: Path, s: Settings) -> dict[str, Any]:
+    """Greedy predictions + ``video_rewards.evaluate``; returns the summary and the per-source metrics."""
+    predictions, metrics_file = out / "predictions.jsonl", out / "metrics.json"
+    run([PY, "-m", "video_rlt.predict", "--dataset", str(eval_file), "--model", str(model), "--engine", "hf",
+         "--max-tokens", str(s.max_tokens), "--output", str(predictions)], out / "predict.log")  # fmt: skip
+    run([PY, "-m", "video_rewards.evaluate", "--predictions", str(predictions), "--output", str(metrics_file)],
+        out / "evaluate.log")  # fmt: skip
+    per_source = json.loads(metrics_file.read_text())
+    return {"summary": summarize(per_source), "per_source": per_source}
+
+
+def summarize(per_source: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Row-weighted means over the sources that have each metric (percent).
+
+    >>> summarize({"a": {"accuracy": 50.0, "count": 2}, "b": {"accuracy": 100.0, "mIoU": 40.0, "count": 2}})
+    {'accuracy': 75.0, 'mIoU': 40.0, 'R1@0.5': nan}
+    """
+    out = {}
+    for key in ("accuracy", "mIoU", "R1@0.5"):
+        pairs = [(m[key], m["count"]) for m in per_source.values() if key in m]
+        total = sum(c for _, c in pairs)
+        out[key] = round(sum(v * c for v, c in pairs) / total, 2) if total else float("nan")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- reporting
+def quarter_gain(curve: Sequence[float]) -> float:
+    """Mean of the last quarter minus mean of the first quarter.
+
+    >>> quarter_gain([0.0, 0.0, 1.0, 1.0])
+    1.0
+    """
+    q = max(1, len(curve) // 4)
+    return sum(curve[-q:]) / q - sum(curve[:q]) / q
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        "| arm | seeds | train reward first→last quarter | held-out accuracy | held-out mIoU | held-out R1@0.5 |",
+        "|---|---|---|---|---|---|",
+    ]
+    before = result["heldout"]["before"]
+    lines.append(
+        f"| warm start (before GRPO) | – | – | {before['accuracy']:.1f} | {before['mIoU']:.1f} | {before['R1@0.5']:.1f} |"
+    )
+    for arm, runs in result["arms"].items():
+
+        def mean(key: str, runs: list[dict[str, Any]] = runs) -> str:
+            vals = [r["after"][key] for r in runs]
+            m = sum(vals) / len(vals)
+            spread = (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
+            return f"{m:.1f} ± {spread:.1f}" if len(vals) > 1 else f"{m:.1f}"
+
+        curves = [r["reward_curve"] for r in runs]
+        q = max(1, len(curves[0]) // 4)
+        first = sum(sum(c[:q]) / q for c in curves) / len(curves)
+        last = sum(sum(c[-q:]) / q for c in curves) / len(curves)
+        lines.append(
+            f"| {arm} ({runs[0]['train_rows']} rows) | {len(runs)} | {first:.3f} → {last:.3f} | "
+            f"{mean('accuracy')} | {mean('mIoU')} | {mean('R1@0.5')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for arm, runs in result["arms"].items():
+        curves = np.array([r["reward_curve"] for r in runs], dtype=float)
+        steps = np.arange(1, curves.shape[1] + 1)
+        mean = curves.mean(axis=0)
+        ax.plot(steps, mean, label=f"{arm} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        if len(runs) > 1:
+            ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), alpha=0.2)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean training reward (critic/score/mean)")
+    ax.set_title("Tiny Qwen2.5-VL, synthetic video task, GRPO on CPU (verl main_ppo)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one arm (full pool), one seed")
+    parser.add_argument("--out", type=Path, default=Path("outputs/learning"))
+    parser.add_argument("--arms", help=f"comma-separated subset of {','.join(ARMS)}")
+    parser.add_argument("--seeds", help="comma-separated seeds (default 0 with --quick, else 0,1,2)")
+    parser.add_argument("--steps", type=int, help="GRPO steps per run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    s = QUICK if args.quick else FULL
+    if args.arms:
+        s = Settings(**{**asdict(s), "arms": tuple(a.strip() for a in args.arms.split(","))})
+    if args.seeds:
+        s = Settings(**{**asdict(s), "seeds": tuple(int(x) for x in args.seeds.split(","))})
+    if args.steps:
+        s = Settings(**{**asdict(s), "steps": args.steps})
+    unknown = set(s.arms) - set(ARMS)
+    if unknown:
+        parser.error(f"unknown arm(s) {sorted(unknown)}; known: {', '.join(ARMS)}")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    t = time.monotonic()
+    files = build_data(s, out)
+    model = warm_model(s, files, out)
+    timings["data_and_warmup_s"] = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    before = heldout(model, files["eval"], out / "eval" / "before", s)
+    timings["heldout_eval_s"] = round(time.monotonic() - t, 1)
+    logger.info("before GRPO: %s", before["summary"])
+    t = time.monotonic()
+    trains = arm_files(s, model, files["pool"], out)
+    timings["selection_s"] = round(time.monotonic() - t, 1)
+
+    import pyarrow.parquet as pq
+
+    arms: dict[str, list[dict[str, Any]]] = {}
+    metric_keys: set[str] = set()
+    for arm in s.arms:
+        for seed in s.seeds:
+            run_dir = out / "runs" / f"{arm}_seed{seed}"
+            t = time.monotonic()
+            trained, log = train(s, model, trains[arm], files["eval"], run_dir, seed)
+            train_s = time.monotonic() - t
+            steps = step_metrics(log)
+            for fields in steps.values():
+                metric_keys.update(fields)
+            curve = [steps[k].get("critic/score/mean", float("nan")) for k in sorted(steps)]
+            after = heldout(trained, files["eval"], run_dir / "eval", s)
+            arms.setdefault(arm, []).append(
+                {
+                    "seed": seed,
+                    "train_rows": pq.ParquetFile(trains[arm]).metadata.num_rows,
+                    "reward_curve": curve,
+                    "reward_gain_first_to_last_quarter": round(quarter_gain(curve), 4),
+                    "informative_fraction": [
+                        steps[k].get("reward/groups/informative_fraction", float("nan"))
+                        for k in sorted(steps)
+                    ],
+                    "before": before["summary"],
+                    "after": after["summary"],
+                    "after_per_source": after["per_source"],
+                    "train_seconds": round(train_s, 1),
+                }
+            )
+            logger.info("%s seed %d: reward %s → after %s", arm, seed, curve, after["summary"])
+    first = arms[s.arms[0]][0]
+    result = {
+        "settings": asdict(s),
+        "command": " ".join(
+            ["python", "benchmarks/learning.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "reward_curve": first["reward_curve"],
+        "reward_gain_first_to_last_quarter": first["reward_gain_first_to_last_quarter"],
+        "heldout": {"before": before["summary"], "after": first["after"]},
+        "heldout_before_per_source": before["per_source"],
+        "metric_keys": sorted(metric_keys),
+        "arms": arms,
+        "timings": {**timings, "total_s": round(time.monotonic() - started, 1)},
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "table.md").write_text(table(result))
+    plot(result, out / "learning_curve.png")
+    logger.info(
+        "\n%s\nwrote %s (total %.0fs)", table(result), out / "result.json", time.monotonic() - started
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
