@@ -288,7 +288,7 @@ def adversarial_cases(scale: float = 1.0) -> dict[str, tuple[str, dict[str, Any]
             '<think></think><answer>{"a": "' + "😀" * 4000 + '"}</answer>',
             gqa,
         ),
-        "JSON nested 2 000 deep (gqa)": ("<answer>" + '{"a":' * 800 + "1" + "}" * 800 + "</answer>", gqa),
+        "answer JSON nested 1 000 deep (gqa)": ("<answer>" + "[" * 1000 + "]" * 1000 + "</answer>", gqa),
         "5 000-digit integer in JSON (gqa)": (
             '<answer>{"answer": "B", "start_time": ' + "9" * 4000 + ', "end_time": 5}</answer>',
             gqa,

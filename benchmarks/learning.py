@@ -26,6 +26,8 @@ Writes ``result.json`` (``reward_curve`` of the first arm and seed, ``heldout`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -34,7 +36,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,11 +79,29 @@ FULL = Settings(
 )  # fmt: skip
 
 
+#: ``--lock FILE``: hold this ``flock`` only while a heavy command runs, so a long benchmark on a shared
+#: machine lets other jobs in between its stages (``flock FILE python benchmarks/learning.py`` holds it all).
+LOCK: list[Path] = []
+
+
+@contextlib.contextmanager
+def heavy() -> Iterator[None]:
+    if not LOCK:
+        yield
+        return
+    with LOCK[0].open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None, timeout: float = 3600) -> str:
     """Run a command, its output to ``log``; raise with the log's tail when it fails."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with log.open("w") as fh:
+    with heavy(), log.open("w") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
         proc = subprocess.run(
@@ -117,7 +137,10 @@ def warm_model(s: Settings, files: dict[str, Path], out: Path) -> Path:
     from video_rlt.tiny import build_tiny_model
 
     rows = pd.read_parquet(files["warm"]).to_dict("records")
-    return warm_up(build_tiny_model(), rows, out / "warm_model", steps=s.warmup_steps, lr=s.warmup_lr, seed=0)
+    with heavy():
+        return warm_up(
+            build_tiny_model(), rows, out / "warm_model", steps=s.warmup_steps, lr=s.warmup_lr, seed=0
+        )
 
 
 def arm_files(s: Settings, model: Path, pool: Path, out: Path) -> dict[str, Path]:
@@ -301,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arms", help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--seeds", help="comma-separated seeds (default 0 with --quick, else 0,1,2)")
     parser.add_argument("--steps", type=int, help="GRPO steps per run")
+    parser.add_argument("--lock", type=Path, help="flock this file around each heavy stage (shared machines)")
     args = parser.parse_args(argv)
+    if args.lock:
+        LOCK.append(args.lock)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     s = QUICK if args.quick else FULL
     if args.arms:

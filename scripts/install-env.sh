@@ -19,7 +19,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-"$VENV/bin/python" -m pip install -q -e ".[video,selection,verl,trl,test]" "torch==2.14.1" "torchvision==0.29.1"
+"$VENV/bin/python" -m pip install -q -e ".[video,selection,verl,trl,serve,test]" "torch==2.14.1" "torchvision==0.29.1"
 # torchcodec's PyPI wheel is CUDA-linked and breaks qwen-vl-utils' reader choice on CPU.
 "$VENV/bin/python" -m pip uninstall -y -q torchcodec 2>/dev/null || true
 rm -f "$VENV"/.video-rlt-installed-*

@@ -14,6 +14,9 @@ uninterrupted one would.
 
 A sample whose video is missing or cannot be decoded (or whose prompt is malformed) becomes one row with a
 null ``response`` and its ``error`` reason; the run goes on and ``summary.json`` lists it.
+
+With ``adaptive`` set (``--adaptive``), each chunk is drawn in rounds and each sample stops once the rule of
+:mod:`selection.adaptive` decides it (:mod:`selection.adaptive_rollout`); ``sampling.n`` is then ``n_max``.
 """
 
 from __future__ import annotations

@@ -76,14 +76,18 @@ class SynthClip:
 
 
 def make_clips(video_dir: Path, n: int, seed: int, prefix: str) -> list[SynthClip]:
-    """Write ``n`` clips (``<prefix><k>.mp4``) with seeded random colour and interval; reuses existing files."""
+    """Write ``n`` clips with seeded random intervals and *balanced* colours (each colour ``n/4`` times, so
+    always answering one colour scores chance, 25 %: a policy cannot look better by learning the label mix).
+    A file already holding the same clip (its name encodes colour and interval) is reused."""
     from video_rlt.tiny import make_clip
 
     rng = random.Random(seed)
+    colours = [k % len(COLOURS) for k in range(n)]
+    rng.shuffle(colours)
     clips = []
-    for k in range(n):
-        colour, event = rng.randrange(len(COLOURS)), rng.choice(INTERVALS)
-        path = video_dir / f"{prefix}{k:04d}.mp4"
+    for k, colour in enumerate(colours):
+        event = rng.choice(INTERVALS)
+        path = video_dir / f"{prefix}{k:04d}_{COLOURS[colour][0]}_{event[0]:g}-{event[1]:g}.mp4"
         if not path.is_file():
             make_clip(path, seconds=SECONDS, fps=CLIP_FPS, size=SIZE, event=event, colour=COLOURS[colour][1])
         clips.append(SynthClip(path, colour, event))

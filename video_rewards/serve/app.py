@@ -74,8 +74,9 @@ class RewardServer:
     ) -> Response:
         """A JSON error; ``close`` when the body was left unread (the connection cannot carry another request)."""
         self.refused[int(status)] += 1
-        logger.warning("refused %s %s from %s: %d %s", request.method, request.url.path, _client(request),
-                       status, reason)
+        logger.warning(
+            "refused %s %s from %s: %d %s", request.method, request.url.path, _client(request), status, reason
+        )
         headers = {}
         if close:
             headers["Connection"] = "close"
@@ -110,9 +111,12 @@ class RewardServer:
         """The body's declared length; refuses chunked, missing, malformed, conflicting and oversize ones."""
         if "transfer-encoding" in request.headers:
             raise RequestError(
-                HTTPStatus.LENGTH_REQUIRED, "chunked bodies (Transfer-Encoding) are not accepted; send Content-Length"
+                HTTPStatus.LENGTH_REQUIRED,
+                "chunked bodies (Transfer-Encoding) are not accepted; send Content-Length",
             )
-        values = {v.strip() for header in request.headers.getlist("content-length") for v in header.split(",")}
+        values = {
+            v.strip() for header in request.headers.getlist("content-length") for v in header.split(",")
+        }
         if not values:
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
         if len(values) > 1:
@@ -178,9 +182,13 @@ class RewardServer:
             ticket = await self.admission.admit(admission_cost(length))
         except Refused as exc:
             if exc.too_large:
-                return self._refuse(request, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, exc.reason, close=True), None
+                return self._refuse(
+                    request, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, exc.reason, close=True
+                ), None
             # Not closed: the body is then read and dropped, so that the client gets this answer.
-            refusal = self._refuse(request, HTTPStatus.SERVICE_UNAVAILABLE, exc.reason, close=False, retry=True)
+            refusal = self._refuse(
+                request, HTTPStatus.SERVICE_UNAVAILABLE, exc.reason, close=False, retry=True
+            )
             return refusal, None
         try:
             return await self._admitted(request, request.url.path, length, ticket), ticket
@@ -221,7 +229,10 @@ class RewardServer:
             # A bug, not bad input: answer 500 rather than dropping the connection, and keep the trace.
             logger.exception("internal error while scoring %s", path)
             return self._refuse(
-                request, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error while scoring; see server log", close=True
+                request,
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                "internal error while scoring; see server log",
+                close=True,
             )
         del body
         return Response(data, int(status), media_type="application/json")
@@ -246,6 +257,8 @@ def make_app(config: vr.RewardConfig | None = None, settings: ServerSettings | N
         Route("/score", _RawEndpoint(server.score), methods=["POST"]),
         Route("/get_reward", _RawEndpoint(server.score), methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: server.http_error}, lifespan=server.lifespan)
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: server.http_error}, lifespan=server.lifespan
+    )
     app.state.reward_server = server
     return app

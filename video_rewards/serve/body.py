@@ -137,7 +137,9 @@ def decode_json(body: BodyBuffer) -> Any:
     try:
         text = body.take().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: not UTF-8 ({exc})") from None
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: not UTF-8 ({exc})"
+        ) from None
     try:
         try:
             return json.loads(text)

@@ -43,7 +43,9 @@ class ServerSettings(BaseModel):
     )
     max_items: int = Field(default=16_384, gt=0, description="largest batch (items or queries); 413 above")
     max_concurrency: int = Field(
-        default=8, gt=0, description="requests admitted at once (reading, scoring, answering); scoring threads"
+        default=8,
+        gt=0,
+        description="requests admitted at once (reading, scoring, answering); scoring threads",
     )
     memory_budget_bytes: int | None = Field(
         default=None,
@@ -55,7 +57,9 @@ class ServerSettings(BaseModel):
         default=10.0, ge=0, description="seconds a request may wait for a slot and memory before it gets 503"
     )
     read_timeout: float = Field(
-        default=60.0, gt=0, description="seconds an admitted request has to deliver its whole body (408 after)"
+        default=60.0,
+        gt=0,
+        description="seconds an admitted request has to deliver its whole body (408 after)",
     )
     retry_after_seconds: int = Field(default=1, ge=0, description="Retry-After header of a 503")
     max_connections: int = Field(
@@ -98,7 +102,9 @@ def _strip_suffixes(text: str, suffixes: Sequence[str]) -> str:
 def _failed_summary(errors: Mapping[int, str], total: int) -> str:
     bad = sorted(errors)
     shown = ", ".join(str(i) for i in bad[:20]) + (", ..." if len(bad) > 20 else "")
-    return short(f"{len(bad)} of {total} items could not be scored (indices {shown}); first: {errors[bad[0]]}")
+    return short(
+        f"{len(bad)} of {total} items could not be scored (indices {shown}); first: {errors[bad[0]]}"
+    )
 
 
 class RewardService:
