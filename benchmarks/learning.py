@@ -131,12 +131,10 @@ def build_data(s: Settings, out: Path) -> dict[str, Path]:
 
 
 def warm_model(s: Settings, files: dict[str, Path], out: Path) -> Path:
-    import pandas as pd
-
-    from video_rlt.learning_task import warm_up
+    from video_rlt.learning_task import read_rows, warm_up
     from video_rlt.tiny import build_tiny_model
 
-    rows = pd.read_parquet(files["warm"]).to_dict("records")
+    rows = read_rows(files["warm"])
     with heavy():
         return warm_up(
             build_tiny_model(), rows, out / "warm_model", steps=s.warmup_steps, lr=s.warmup_lr, seed=0

@@ -20,7 +20,6 @@ ground truth: a response/ground-truth misalignment in the batch). Neither may ra
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,8 +72,12 @@ class _Policy:
                 if isinstance(feats, list | tuple):
                     feats = torch.cat(list(feats), dim=0)
                 self.prompts.append({**inputs, "video_features": feats})
-        video_token = self.model.config.video_token_id
-        self.video_token_id = int(video_token)
+        self.video_token_id = int(self.model.config.video_token_id)
+        # A policy must not sample vision placeholders (the next forward would expect pixels for them).
+        self.suppress = [
+            int(getattr(self.model.config, name))
+            for name in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+        ]
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.pad_id = int(self.tokenizer.pad_token_id)
@@ -82,7 +85,9 @@ class _Policy:
     def embeds(self, prompt: dict[str, Any], ids: Any) -> Any:
         """Token embeddings of ``ids`` (a batch starting with the prompt) with the cached video features."""
         embeds = self.model.get_input_embeddings()(ids)
-        mask = (ids == self.video_token_id).unsqueeze(-1).expand_as(embeds)
+        in_prompt = ids == self.video_token_id
+        in_prompt[:, prompt["input_ids"].shape[1] :] = False  # only the prompt's placeholders hold video
+        mask = in_prompt.unsqueeze(-1).expand_as(embeds)
         feats = prompt["video_features"].to(embeds.dtype).repeat(ids.shape[0], 1)
         return embeds.masked_scatter(mask, feats)
 
@@ -116,6 +121,7 @@ class _Policy:
                 top_k=0,
                 max_new_tokens=cfg.max_new_tokens,
                 pad_token_id=self.pad_id,
+                suppress_tokens=self.suppress,
             )
         responses = []
         for tokens in out[:, ids.shape[1] :].tolist():
@@ -228,11 +234,3 @@ def run_loop(model_dir: Path, rows: Sequence[dict[str, Any]], cfg: LoopConfig) -
             (loss / cfg.batch).backward()
         optim.step()
     return curve
-
-
-def load_rows(parquet: Path) -> list[dict[str, Any]]:
-    """Rows of a verl parquet as plain Python objects (what the manager receives from verl)."""
-    import pandas as pd
-
-    rows = pd.read_parquet(parquet).to_dict("records")
-    return [json.loads(json.dumps(r, default=lambda o: o.tolist())) for r in rows]

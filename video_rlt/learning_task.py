@@ -34,6 +34,7 @@ __all__ = [
     "answer_text",
     "make_clips",
     "prepare_inputs",
+    "read_rows",
     "task_rows",
     "warm_up",
     "write_rows",
@@ -158,6 +159,14 @@ def write_rows(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(list(rows)).to_parquet(path)
     return path
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a verl parquet as plain Python lists and dicts (parquet gives numpy arrays)."""
+    import pandas as pd
+
+    rows = pd.read_parquet(path).to_dict("records")
+    return [json.loads(json.dumps(r, default=lambda o: o.tolist())) for r in rows]
 
 
 def prepare_inputs(row: dict[str, Any], processor: Any) -> dict[str, Any]:
