@@ -244,6 +244,7 @@ def adversarial_cases(scale: float = 1.0) -> dict[str, tuple[str, dict[str, Any]
     k = max(1, int(20_000 * scale))
     big = int(1_000_000 * scale)
     under = int((vr.RewardConfig().max_response_chars - 100) * scale)
+    q = max(4, int(4000 * scale))  # the 4 KB cases
     tvg = {"task": "tvg", "segment": [10.0, 20.0], "duration": 60.0}
     mcq = {"task": "mcq", "answer": "C", "options": _OPTIONS[0]}
     gqa = {"task": "gqa", "answer": "B", "options": _OPTIONS[0], "segment": [10.0, 20.0], "duration": 60.0}
@@ -279,25 +280,23 @@ def adversarial_cases(scale: float = 1.0) -> dict[str, tuple[str, dict[str, Any]
             tvg,
         ),
         "4 KB JSON string of Arabic-Indic digits (gqa)": (
-            '<think></think><answer>{"answer": "B", "start_time": "'
-            + "٣" * 4000
-            + '", "end_time": 9}</answer>',
+            '<think></think><answer>{"answer": "B", "start_time": "' + "٣" * q + '", "end_time": 9}</answer>',
             gqa,
         ),
-        "4 KB crafted emoji JSON (gqa)": (
-            '<think></think><answer>{"a": "' + "😀" * 4000 + '"}</answer>',
+        "4 KB crafted emoji JSON (gqa)": ('<think></think><answer>{"a": "' + "😀" * q + '"}</answer>', gqa),
+        "answer JSON nested 1 000 deep (gqa)": (
+            "<answer>" + "[" * (q // 4) + "]" * (q // 4) + "</answer>",
             gqa,
         ),
-        "answer JSON nested 1 000 deep (gqa)": ("<answer>" + "[" * 1000 + "]" * 1000 + "</answer>", gqa),
-        "5 000-digit integer in JSON (gqa)": (
-            '<answer>{"answer": "B", "start_time": ' + "9" * 4000 + ', "end_time": 5}</answer>',
+        "4 000-digit integer in JSON (gqa)": (
+            '<answer>{"answer": "B", "start_time": ' + "9" * q + ', "end_time": 5}</answer>',
             gqa,
         ),
         "4 KB of labelled windows (tvg, lenient)": (
-            "the start time is 0-3 s, the end time is 5-8 s. " * 80,
+            "the start time is 0-3 s, the end time is 5-8 s. " * (q // 50),
             tvg,
         ),
-        "4 KB reply of lone letters on lines (mcq, lenient)": ("A\n" * 2000, mcq),
+        "4 KB reply of lone letters on lines (mcq, lenient)": ("A\n" * (q // 2), mcq),
     }
 
 
@@ -382,14 +381,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{'adversarial input':<46}{'baseline (scaled ×' + str(args.baseline_scale) + ')':>28}{'ours (full size)':>18}"
     )
+    # Ours in lenient mode (require_answer_tag=False): untagged text is read whole, the costlier case.
+    lenient = vr.RewardConfig(require_answer_tag=False)
     small = adversarial_cases(args.baseline_scale)
     full = adversarial_cases(1.0)
     worst = worst_batch = 0.0
     for (_, (resp_s, gt_s)), (name_f, (resp_f, gt_f)) in zip(small.items(), full.items(), strict=True):
         tb = worst_time(partial(naive_reward, resp_s, gt_s), repeat=1)
-        to = worst_time(partial(vr.compute_score, "adv", resp_f, gt_f))
+        to = worst_time(partial(vr.compute_score, "adv", resp_f, gt_f, require_answer_tag=False))
         worst = max(worst, to)
-        worst_batch = max(worst_batch, worst_time(partial(vr.score_batch, [resp_f], [gt_f])))
+        worst_batch = max(worst_batch, worst_time(partial(vr.score_batch, [resp_f], [gt_f], config=lenient)))
         print(f"{name_f:<46}{tb * 1e3:>22.1f} ms ({len(resp_s):>7} ch){to * 1e3:>12.2f} ms")
     print(
         f"\nworst adversarial time (ours): {worst * 1e3:.2f} ms single call, {worst_batch * 1e3:.2f} ms as a batch of one (target < 20 ms)"

@@ -336,6 +336,7 @@ def _rss_bytes(pid: int, key: str) -> int:
     raise AssertionError(f"no {key} in /proc/{pid}/status")
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak RSS from /proc")
 def test_peak_memory_under_12_clients_of_31_mib_stays_within_the_budget() -> None:
     """12 clients each send a ~31 MiB body to a server admitting 2 requests: its peak RSS grows by no
@@ -353,7 +354,7 @@ def test_peak_memory_under_12_clients_of_31_mib_stays_within_the_budget() -> Non
             "--admission-wait",
             "120",
             "--log-level",
-            "WARNING",
+            "INFO",  # the first line names the port
         ],
         stderr=subprocess.PIPE,
         text=True,

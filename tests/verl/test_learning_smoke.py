@@ -20,6 +20,7 @@ clips' colours are balanced (4 of each in 16), so it cannot teach the label mix 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import pytest
 
 pytestmark = [pytest.mark.learning, pytest.mark.slow]
 
+logger = logging.getLogger(__name__)
 STEPS = 30
 ACCURACY_ONLY = (("weights", {"mcq": {"format": 0.0, "accuracy": 1.0}}),)
 
@@ -51,7 +53,14 @@ def curve(task: tuple[Path, list[dict[str, Any]]], signal: str) -> list[float]:
     from video_rlt.grpo_smoke import LoopConfig, run_loop
 
     model, rows = task
-    return run_loop(model, rows, LoopConfig(steps=STEPS, signal=signal, reward_kwargs=ACCURACY_ONLY))  # type: ignore[arg-type]
+    rewards = run_loop(model, rows, LoopConfig(steps=STEPS, signal=signal, reward_kwargs=ACCURACY_ONLY))  # type: ignore[arg-type]
+    logger.info(
+        "signal=%s: true reward per step %s (gain %.3f)",
+        signal,
+        [round(r, 3) for r in rewards],
+        quarter_gain(rewards),
+    )
+    return rewards
 
 
 def test_true_reward_rises(task: tuple[Path, list[dict[str, Any]]]) -> None:

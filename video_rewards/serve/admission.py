@@ -96,20 +96,19 @@ class Admission:
             f"bytes of memory budget in use, {len(self._queue)} waiting)"
         )
 
-    def can_extend(self, ticket: Ticket, cost: int) -> bool:
-        return cost <= ticket.cost or self.reserved + cost - ticket.cost <= self.budget
-
-    def extend(self, ticket: Ticket, cost: int) -> None:
-        """Raise ``ticket`` to ``cost`` bytes now, or raise :class:`Refused` (never waits: a request that
-        waited while holding memory could deadlock with the others)."""
+    def resize(self, ticket: Ticket, cost: int) -> None:
+        """Set ``ticket`` to ``cost`` bytes: a smaller cost frees the difference for waiting requests, a
+        larger one is taken now or :class:`Refused` (never waited for: a request that waited while holding
+        memory could deadlock with the others)."""
         extra = cost - ticket.cost
-        if extra <= 0:
-            return
-        self._refuse_if_too_large(cost)
-        if self.reserved + extra > self.budget:
-            raise Refused(f"its body needs {cost} bytes of memory to be read; {self._busy()}")
+        if extra > 0:
+            self._refuse_if_too_large(cost)
+            if self.reserved + extra > self.budget:
+                raise Refused(f"its body needs {cost} bytes of memory to be read; {self._busy()}")
         self.reserved += extra
         ticket.cost = cost
+        if extra < 0:
+            self._grant()
 
     def release(self, ticket: Ticket) -> None:
         if ticket.released:
@@ -120,7 +119,10 @@ class Admission:
     def _release(self, cost: int) -> None:
         self.active -= 1
         self.reserved -= cost
-        # Grant waiting requests in order while the head fits.
+        self._grant()
+
+    def _grant(self) -> None:
+        """Admit waiting requests in order while the first one fits."""
         while self._queue and self._fits(self._queue[0][0]):
             cost_next, turn = self._queue.popleft()
             if turn.cancelled():

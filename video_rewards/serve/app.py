@@ -8,7 +8,6 @@ loop keeps answering ``/health`` and refusing what it cannot take. Every refusal
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -214,11 +213,7 @@ class RewardServer:
             return self._refuse(request, exc.status, exc.message, close=True)
         try:
             cost = await self._in_thread(request_cost, body.peek(), self.settings.max_items)
-            if not self.admission.can_extend(ticket, cost):
-                # The quick bound counts commas inside strings too; count outside them before refusing.
-                exact = functools.partial(request_cost, exact=True)
-                cost = await self._in_thread(exact, body.peek(), self.settings.max_items)
-            self.admission.extend(ticket, cost)
+            self.admission.resize(ticket, cost)
             status, data = await self._in_thread(self.service.handle, path, body)
         except Refused as exc:
             status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if exc.too_large else HTTPStatus.SERVICE_UNAVAILABLE
