@@ -30,12 +30,16 @@ otherwise uses only for group filtering and rollout dumps — and adds the metri
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MIN_STD", "TRAINER_MODE", "RewardMetricsTrainer", "group_std", "reward_metrics"]
 
@@ -115,13 +119,20 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _register() -> type:
+def _register() -> type | None:
     try:
         from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            "video_rewards.integrations.verl_metrics needs verl 0.9.1: pip install 'video-rlt[verl]'"
-        ) from exc
+    except (ImportError, ValueError) as exc:  # ValueError: verl's platform lookup, mid-start-up
+        if importlib.util.find_spec("verl") is None:  # pragma: no cover - only without the extra
+            raise ImportError(
+                "video_rewards.integrations.verl_metrics needs verl 0.9.1: pip install 'video-rlt[verl]'"
+            ) from exc
+        # verl imports this module from its own __init__ in every process; in a worker whose first import
+        # was another plug-in (e.g. video_rlt.verl_cpu in the rollout actor) verl is still half initialised
+        # and its trainer package cannot load (ImportError, or ValueError for a not yet registered platform). Only the driver (TaskRunner) picks the trainer class, and
+        # there verl is imported first, so nothing is lost by not registering here.
+        logger.debug("verl trainer package not importable yet (%s); trainer mode not registered here", exc)
+        return None
 
     @register_trainer(TRAINER_MODE)
     class _RewardMetricsTrainer(PPOTrainerSync):
@@ -173,5 +184,6 @@ def _register() -> type:
     return _RewardMetricsTrainer
 
 
-#: verl's ``sync`` trainer with the reward metrics (registered as ``trainer.v1.trainer_mode=video_rewards``).
+#: verl's ``sync`` trainer with the reward metrics (registered as ``trainer.v1.trainer_mode=video_rewards``);
+#: None in a verl worker process that imported this module while verl itself was still initialising.
 RewardMetricsTrainer = _register()
