@@ -214,9 +214,23 @@ def engine_bench(engine: str, samples: int, n: int, workdir: Path) -> None:
     dataset = workdir / "data.parquet"
     pq.write_table(pa.Table.from_pylist(rows), dataset)
     env = {**os.environ, "FORCE_QWENVL_VIDEO_READER": "decord"}
+    engine_args: list[str] = []
+    if engine == "vllm":
+        # As tests/vllm: the torchvision hook on PYTHONPATH (also for vLLM's subprocesses), an in-process
+        # engine in eager mode, and the explicit KV-cache size that vLLM on CPU refuses to start without.
+        hook = Path(__file__).resolve().parents[1] / "scripts" / "vllm_sitecustomize"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), env.get("PYTHONPATH", "")) if p)
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        env["VLLM_CACHE_ROOT"] = str(workdir / "vllm-cache")
+        for arg in (
+            "kv_cache_memory_bytes=268435456", "distributed_executor_backend=uni", "enforce_eager=true",
+            "max_model_len=4096",
+        ):  # fmt: skip
+            engine_args += ["--engine-arg", arg]
     base = [
         sys.executable, "-m", "selection", "rollout", "--dataset", str(dataset), "--model", str(model),
         "--engine", engine, "--n", str(n), "--max-tokens", "32", "--shard-size", "8", "--no-progress",
+        *engine_args,
     ]  # fmt: skip
     times = {}
     for label, extra in (("full", []), ("adaptive", ["--adaptive", "--min-std", "0.1"])):

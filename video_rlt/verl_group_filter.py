@@ -26,6 +26,10 @@ With ``data.gen_batch_size`` set, pass the same value as ``sampler_kwargs.gen_ba
 whole dataloader fetches). ``metric`` (default ``score``: the dual reward that :class:`~video_rewards.integrations.verl.VideoRewardManager`
 puts in ``reward_extra_info``; ``reward`` reads verl's token-level reward sum) picks the per-rollout value.
 ``max_inflight_gen_batches`` (default 1) bounds how many batches of prompts are generated ahead.
+``max_gen_batches`` (default: unbounded, as verl) caps the generation batches one step may use — its first
+batch plus refills — and fails the step with an error naming the knob when a filter drops nearly everything,
+instead of generating forever (DAPO's ``max_num_gen_batches``). Each step also logs
+``training/group_filter/refilled_prompts``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ class GroupFilterConfig(BaseModel):
         description="prompts per dataloader fetch: data.gen_batch_size (default: train_batch_size)",
     )
     max_inflight_gen_batches: int = Field(default=1, ge=1)
+    max_gen_batches: int | None = Field(
+        default=None, ge=1, description="generation batches per step (first + refills) before it fails"
+    )
 
     @model_validator(mode="after")
     def _band(self) -> GroupFilterConfig:
@@ -126,6 +133,24 @@ class SpreadFilterReplayBuffer(ReplayBuffer):
             **kwargs,
         )
         self._judged: dict[str, int] = {"kept": 0, "low_spread": 0, "mean_out_of_band": 0}
+        self._refilled = 0
+        # verl calls refill_fn only for refills (a step's first batch is dispatched by the trainer itself),
+        # so counting here counts exactly the prompts generated to replace dropped groups.
+        trainer_refill = self.refill_fn
+        assert trainer_refill is not None  # verl's __init__ raised already when filtering had no refill_fn
+
+        def counted_refill(num_prompts: int) -> Any:
+            self._refilled += num_prompts
+            cap = self.group_filter.max_gen_batches
+            if cap is not None and 1 + -(-self._refilled // self.gen_batch_size) > cap:
+                raise RuntimeError(
+                    f"group filter: the step needs more than sampler_kwargs.max_gen_batches={cap} generation "
+                    f"batches ({self._judged} groups judged so far): the filter drops nearly every group; "
+                    f"loosen min_std/mean_low/mean_high or raise max_gen_batches"
+                )
+            return trainer_refill(num_prompts)
+
+        self.refill_fn = counted_refill
         logger.info("group filter on: %s", self.group_filter)
 
     def _dapo_filtered_keys(self, partition_id: str) -> tuple[set[str], Any]:
@@ -177,10 +202,12 @@ class SpreadFilterReplayBuffer(ReplayBuffer):
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[Any, dict[str, Any]]:
         self._judged = dict.fromkeys(self._judged, 0)
+        self._refilled = 0
         batch, metrics = super().sample(global_steps, partition_id, batch_size)
         if partition_id != "val":
             total = sum(self._judged.values())
             metrics[f"{_METRICS_PREFIX}/kept_fraction"] = self._judged["kept"] / total if total else 1.0
             metrics[f"{_METRICS_PREFIX}/dropped_low_spread"] = self._judged["low_spread"]
             metrics[f"{_METRICS_PREFIX}/dropped_mean_out_of_band"] = self._judged["mean_out_of_band"]
+            metrics[f"{_METRICS_PREFIX}/refilled_prompts"] = self._refilled
         return batch, metrics
