@@ -143,18 +143,34 @@ def _parse_row(text: str, line: int) -> Prediction:
     return Prediction(line=line, response=response, ground_truth=truth, data_source=source or truth.task)
 
 
-def read_predictions(path: str | Path) -> list[Prediction]:
-    """Read and validate a predictions JSONL file; a bad row raises ``ValueError`` naming its line.
+@dataclass(frozen=True)
+class InvalidRow:
+    """A row of a predictions file that could not be evaluated (bad JSON, bad ground truth, …)."""
 
-    Blank lines are skipped.
+    line: int
+    error: str
+
+
+def read_predictions(path: str | Path, *, invalid: list[InvalidRow] | None = None) -> list[Prediction]:
+    """Read and validate a predictions JSONL file. Blank lines are skipped.
+
+    A bad row raises ``ValueError`` naming its line, unless ``invalid`` is given: then the row is
+    appended to it and reading goes on (one bad row must not cost a whole evaluation).
     """
     rows: list[Prediction] = []
     with open(path, encoding="utf-8") as fh:
         for line_no, text in enumerate(fh, start=1):
-            if text.strip():
+            if not text.strip():
+                continue
+            try:
                 rows.append(_parse_row(text, line_no))
+            except ValueError as exc:
+                if invalid is None:
+                    raise
+                invalid.append(InvalidRow(line_no, str(exc)))
     if not rows:
-        raise ValueError(f"{path}: no predictions (the file is empty)")
+        reason = f"all {len(invalid)} rows are invalid" if invalid else "the file is empty"
+        raise ValueError(f"{path}: no predictions ({reason})")
     return rows
 
 
@@ -312,6 +328,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "protocol (raw spans)",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first invalid row (default: list invalid rows in <output>.invalid.jsonl, "
+        "count them, and evaluate the rest)",
+    )
+    parser.add_argument(
         "--reward-kwargs",
         default="{}",
         help="JSON object of RewardConfig overrides used in training (e.g. '{\"require_answer_tag\": false}')",
@@ -327,9 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(kwargs, dict):
             raise ValueError("--reward-kwargs must be a JSON object")
         config = vr.RewardConfig.from_kwargs(**kwargs)
-        metrics = evaluate_predictions(
-            read_predictions(args.predictions), config=config, clip_to_duration=args.clip_to_duration
-        )
+        invalid: list[InvalidRow] | None = None if args.strict else []
+        rows = read_predictions(args.predictions, invalid=invalid)
+        metrics = evaluate_predictions(rows, config=config, clip_to_duration=args.clip_to_duration)
     except (OSError, ValueError) as exc:
         sys.stderr.write(
             f"error: {args.predictions}: {exc}\n" if not isinstance(exc, OSError) else f"error: {exc}\n"
@@ -338,6 +360,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        # Always written (empty when every row was valid) so a stale list never outlives a rerun.
+        invalid_path = args.output.with_name(args.output.name + ".invalid.jsonl")
+        invalid_path.write_text(
+            "".join(json.dumps({"line": r.line, "error": r.error}) + "\n" for r in invalid or []),
+            encoding="utf-8",
+        )
+    for bad in invalid or []:
+        logger.warning("%s: line %d not evaluated: %s", args.predictions, bad.line, bad.error)
+    if invalid:
+        sys.stderr.write(
+            f"warning: {len(invalid)} invalid row(s) not evaluated (first: line {invalid[0].line}: "
+            f"{invalid[0].error})"
+            + (f"; all listed in {invalid_path}" if args.output is not None else "")
+            + "\n"
+        )
     protocol = "reward (clipped to the video)" if args.clip_to_duration else "official (raw spans)"
     sys.stdout.write(format_table(metrics) + f"\nprotocol: {protocol}\n")
     if args.output is not None:

@@ -35,7 +35,7 @@ instead of generating forever (DAPO's ``max_num_gen_batches``). Each step also l
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -123,26 +123,18 @@ class SpreadFilterReplayBuffer(ReplayBuffer):
             self.group_filter = GroupFilterConfig.model_validate(raw)
         except ValueError as exc:
             raise ValueError(f"trainer.v1.sampler.sampler_kwargs: {exc}") from None
-        super().__init__(
-            sampler_kwargs=sampler_kwargs,
-            filter_groups_metric=self.group_filter.metric,
-            train_batch_size=self.group_filter.train_batch_size,
-            # Refills must be whole dataloader fetches (verl's DAPO forces data.gen_batch_size=1; we do not).
-            gen_batch_size=self.group_filter.gen_batch_size or self.group_filter.train_batch_size,
-            max_inflight_gen_batches=self.group_filter.max_inflight_gen_batches,
-            **kwargs,
-        )
         self._judged: dict[str, int] = {"kept": 0, "low_spread": 0, "mean_out_of_band": 0}
         self._refilled = 0
         # verl calls refill_fn only for refills (a step's first batch is dispatched by the trainer itself),
         # so counting here counts exactly the prompts generated to replace dropped groups.
-        trainer_refill = self.refill_fn
-        assert trainer_refill is not None  # verl's __init__ raised already when filtering had no refill_fn
+        trainer_refill: Callable[[int], Any] | None = kwargs.pop("refill_fn", None)
 
         def counted_refill(num_prompts: int) -> Any:
+            assert trainer_refill is not None  # verl refuses a filtering buffer without a refill_fn
             self._refilled += num_prompts
             cap = self.group_filter.max_gen_batches
-            if cap is not None and 1 + -(-self._refilled // self.gen_batch_size) > cap:
+            fetch = self.group_filter.gen_batch_size or self.group_filter.train_batch_size
+            if cap is not None and 1 + -(-self._refilled // fetch) > cap:
                 raise RuntimeError(
                     f"group filter: the step needs more than sampler_kwargs.max_gen_batches={cap} generation "
                     f"batches ({self._judged} groups judged so far): the filter drops nearly every group; "
@@ -150,7 +142,16 @@ class SpreadFilterReplayBuffer(ReplayBuffer):
                 )
             return trainer_refill(num_prompts)
 
-        self.refill_fn = counted_refill
+        super().__init__(
+            sampler_kwargs=sampler_kwargs,
+            filter_groups_metric=self.group_filter.metric,
+            train_batch_size=self.group_filter.train_batch_size,
+            # Refills must be whole dataloader fetches (verl's DAPO forces data.gen_batch_size=1; we do not).
+            gen_batch_size=self.group_filter.gen_batch_size or self.group_filter.train_batch_size,
+            max_inflight_gen_batches=self.group_filter.max_inflight_gen_batches,
+            refill_fn=counted_refill if trainer_refill is not None else None,
+            **kwargs,
+        )
         logger.info("group filter on: %s", self.group_filter)
 
     def _dapo_filtered_keys(self, partition_id: str) -> tuple[set[str], Any]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import video_rewards as vr
-from video_rewards.evaluate import METRIC_KEYS, Prediction, evaluate_predictions, main, read_predictions
+from video_rewards.evaluate import (
+    METRIC_KEYS,
+    InvalidRow,
+    Prediction,
+    evaluate_predictions,
+    main,
+    read_predictions,
+)
 
 T = "<think>reasoning</think>"
 OPTIONS = ["A. left", "B. right"]
@@ -214,10 +222,25 @@ def test_bad_rows_name_their_line(tmp_path: Path, lines: list[Any], message: str
     path = _write(tmp_path / "p.jsonl", lines)
     with pytest.raises(ValueError, match=message):
         read_predictions(path)
-    # The CLI reports the same and exits 2 without writing metrics.
+    # --strict: the CLI reports the same and exits 2 without writing metrics.
     out = tmp_path / "m.json"
-    assert main(["--predictions", str(path), "--output", str(out)]) == 2
+    assert main(["--predictions", str(path), "--output", str(out), "--strict"]) == 2
     assert not out.exists()
+    # Default: the bad row is listed with its line and reason, and the other rows are evaluated.
+    invalid: list[InvalidRow] = []
+    valid_lines = len([line for line in lines if line in ROWS])
+    if valid_lines == 0:
+        assert main(["--predictions", str(path), "--output", str(out)]) == 2
+        assert not out.exists()
+        return
+    assert len(read_predictions(path, invalid=invalid)) == valid_lines
+    assert len(invalid) == 1
+    assert re.search(message, invalid[0].error)
+    assert main(["--predictions", str(path), "--output", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert sum(m["count"] for m in metrics.values()) == valid_lines
+    listed = [json.loads(x) for x in (tmp_path / "m.json.invalid.jsonl").read_text().splitlines()]
+    assert [row["line"] for row in listed] == [invalid[0].line]
 
 
 def test_extra_info_duration_clips_like_training(tmp_path: Path) -> None:

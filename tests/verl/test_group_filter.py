@@ -20,7 +20,12 @@ from .conftest import MIN_STD
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "cpu" / "grpo_tiny_cpu.sh"
-FILTER_MIN_STD = 0.1
+# Strict enough that groups are dropped for sure, loose enough that a step fills in a few generation batches:
+# an mcq group scores in {0, 0.5} (std ≤ 0.25) and a gqa group in thirds (std ≈ 0.17 in past runs), so both
+# are always dropped; tvg groups (IoU) pass about half the time (std 0.33-0.34 in past runs). Two steps of
+# two prompts draw the whole first epoch of the four kept rows, so an mcq and a gqa group are judged.
+FILTER_MIN_STD = 0.26
+MAX_GEN_BATCHES = 12  # per step: a filter that drops every group fails the run instead of hanging it
 STEPS, BATCH, N = 2, 2, 4
 
 
@@ -54,6 +59,22 @@ def test_config_errors_name_the_field() -> None:
         SpreadFilterReplayBuffer(sampler_kwargs={"train_batch_size": 2}, trainer_mode="async")
 
 
+def test_refills_are_counted_and_capped() -> None:
+    """Refills reach verl's trainer and are counted; past max_gen_batches the step fails naming the knob."""
+    sent: list[int] = []
+    buffer = SpreadFilterReplayBuffer(
+        sampler_kwargs={"min_std": 0.1, "train_batch_size": 2, "max_gen_batches": 3}, trainer_mode="sync",
+        trainer_config={}, max_off_policy_threshold=None, max_off_policy_strategy="drop", refill_fn=sent.append,
+    )  # fmt: skip
+    assert buffer.refill_fn is not None
+    buffer.refill_fn(2)
+    buffer.refill_fn(2)  # first batch + 2 refill batches = 3: still allowed
+    assert sent == [2, 2]
+    with pytest.raises(RuntimeError, match="max_gen_batches=3"):
+        buffer.refill_fn(1)
+    assert sent == [2, 2]  # the prompts past the cap were never generated
+
+
 def _steps(log: str) -> dict[int, dict[str, str]]:
     import re
 
@@ -73,7 +94,7 @@ def _number(text: str) -> float:
 
 @pytest.mark.e2e
 def test_main_ppo_with_the_group_filter(tmp_path: Path, selected_parquet: Path, tiny_model_dir: Path) -> None:
-    """2 GRPO steps on CPU: every trained group passes the filter, and the kept fraction is logged."""
+    """2 GRPO steps on CPU: groups are dropped and refilled, every trained group passes, kept fraction logged."""
     env = {
         **os.environ,
         "PYTHON": sys.executable,
@@ -91,6 +112,7 @@ def test_main_ppo_with_the_group_filter(tmp_path: Path, selected_parquet: Path, 
         "trainer.v1.sampler.custom_sampler.name=SpreadFilterReplayBuffer",
         f"+trainer.v1.sampler.sampler_kwargs.min_std={FILTER_MIN_STD}",
         f"+trainer.v1.sampler.sampler_kwargs.train_batch_size={BATCH}",
+        f"+trainer.v1.sampler.sampler_kwargs.max_gen_batches={MAX_GEN_BATCHES}",
         "trainer.test_freq=-1",
         f"trainer.rollout_data_dir={tmp_path / 'rollouts'}",
         f"trainer.default_local_dir={tmp_path / 'ckpt'}",
@@ -103,11 +125,24 @@ def test_main_ppo_with_the_group_filter(tmp_path: Path, selected_parquet: Path, 
 
     steps = _steps(log)
     assert sorted(steps) == list(range(1, STEPS + 1))
+    kept_fractions, dropped_total, refilled_total = [], 0.0, 0.0
     for fields in steps.values():
         kept = _number(fields["training/group_filter/kept_fraction"])
         assert 0.0 < kept <= 1.0
-        dropped = _number(fields["training/group_filter/dropped_low_spread"])
+        dropped = _number(fields["training/group_filter/dropped_low_spread"]) + _number(
+            fields["training/group_filter/dropped_mean_out_of_band"]
+        )
+        refilled = _number(fields["training/group_filter/refilled_prompts"])
         assert math.isclose(kept, 1.0) == (dropped == 0)
+        # verl evicted exactly the groups we dropped, and asked for fresh prompts whenever it did.
+        assert _number(fields.get("training/filter_groups/evicted_samples", "0")) == dropped
+        assert (refilled > 0) == (dropped > 0)
+        kept_fractions.append(kept)
+        dropped_total += dropped
+        refilled_total += refilled
+    # The drop-and-refill path ran: groups were dropped, replaced, and the kept fraction shows it.
+    assert dropped_total > 0 and refilled_total > 0
+    assert min(kept_fractions) < 1.0
 
     # Each trained group (same step, same prompt, N rollouts) has the spread the filter asks for.
     records: list[dict[str, Any]] = [

@@ -112,6 +112,12 @@ def reward_metrics(
     return metrics
 
 
+def _items(column: Any) -> list[Any]:
+    """A TransferQueue column as a list (numpy-like stacks have ``tolist``; nested dict columns iterate)."""
+    tolist = getattr(column, "tolist", None)
+    return list(tolist()) if callable(tolist) else list(column)
+
+
 def _number(value: Any) -> float:
     try:
         return float(value)
@@ -165,10 +171,10 @@ def _register() -> type | None:
             rewards = data["rm_scores"].sum(dim=1).tolist()
             extra = [
                 (e.get("reward_extra_info") or {}) if isinstance(e, Mapping) else {}
-                for e in data["extra_fields"].tolist()
+                for e in _items(data["extra_fields"])
             ]
             keep = [i for i, r in enumerate(real) if r]
-            sources, uids = data["data_source"].tolist(), data["uid"].tolist()
+            sources, uids = _items(data["data_source"]), _items(data["uid"])
             settings = self.config.trainer.get("reward_metrics") or {}
             metrics.update(
                 reward_metrics(
