@@ -38,6 +38,21 @@ METADATA_KEY = b"video_rlt.selection"
 ROLLOUT_COLUMNS = ("sample_id", "rollout_index", "response", "error", "rollout_settings")
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe later on.
+_UMASK = _process_umask()
+
+
+def _as_created(tmp: str) -> None:
+    """Give a ``mkstemp`` file (always 0600) the mode ``open()`` would have given the output (0666 & ~umask)."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+
+
 def write_parquet_atomic(
     table: pa.Table, path: str | Path, metadata: Mapping[str, Any] | None = None
 ) -> Path:
@@ -53,6 +68,7 @@ def write_parquet_atomic(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        _as_created(tmp)
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
     except BaseException:
@@ -67,6 +83,7 @@ def write_text_atomic(text: str, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _as_created(tmp)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)

@@ -411,3 +411,24 @@ def test_text_writes_leave_no_temporary_file_behind(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
     write_text_atomic("{}", tmp_path / "ok.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.json", "summary.json"]
+
+
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path: Path) -> None:
+    import os
+
+    import pyarrow as pa
+
+    from selection.io import write_parquet_atomic
+
+    old = os.umask(0o022)
+    try:
+        # The module read the umask at import; the test runs under the usual 022.
+        text = write_text_atomic("{}", tmp_path / "summary.json")
+        table = write_parquet_atomic(pa.table({"a": [1]}), tmp_path / "kept.parquet")
+    finally:
+        os.umask(old)
+    if old == 0o022:
+        assert (text.stat().st_mode & 0o777) == 0o644  # mkstemp alone gives 0600: unreadable by others
+        assert (table.stat().st_mode & 0o777) == 0o644
+    else:
+        assert (text.stat().st_mode & 0o777) == (0o666 & ~old)
