@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 import video_rewards as vr
-from video_rewards.tasks import clear_caches
+from video_rewards.builtin_tasks import clear_caches
 
 # ------------------------------------------------------------------------------------ the baseline
 # What reward files in R1-style video repos typically look like: a lazy-regex format check, a lazy

@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 import video_rewards as vr
-from video_rewards.tasks import clear_caches
+from video_rewards.builtin_tasks import clear_caches
 
 REPO = Path(__file__).resolve().parents[1]
 SLOW_LIMIT_MS = 20.0

@@ -39,7 +39,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from video_rlt.learning_task import Task
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -67,11 +70,17 @@ class Settings:
     lr: float
     min_std: float
     max_tokens: int = 24
+    pool_tasks: tuple[Task, ...] = ("mcq", "tvg", "gqa")  # tasks of the GRPO pool (held-out keeps all three)
 
 
+# Quick: a warm-up long enough that the model looks at the clip instead of answering its prior letter
+# (60 steps: always "D"), a policy-gradient lr 4x below the 2e-3 that broke the answer format, and a pool
+# of the two tasks that ask the colour (mcq, gqa). Measured: held-out mIoU rises, the training reward does
+# not (README "Does it learn?").
 QUICK = Settings(
     arms=("full",), seeds=(0,), n_warm=48, n_pool=48, n_eval=48, subset=24,
-    warmup_steps=60, warmup_lr=3e-3, steps=20, batch=4, n=8, lr=2e-3, min_std=0.1,
+    warmup_steps=400, warmup_lr=2e-3, steps=20, batch=4, n=8, lr=5e-4, min_std=0.1,
+    pool_tasks=("mcq", "gqa"),
 )  # fmt: skip
 FULL = Settings(
     arms=ARMS, seeds=(0, 1, 2), n_warm=48, n_pool=48, n_eval=48, subset=24,
@@ -120,7 +129,7 @@ def build_data(s: Settings, out: Path) -> dict[str, Path]:
 
     videos = out / "videos"
     warm = lt.task_rows(lt.make_clips(videos, s.n_warm, seed=101, prefix="warm"), lt.TASKS)
-    pool = lt.task_rows(lt.make_clips(videos, s.n_pool, seed=202, prefix="pool"), lt.TASKS, 10_000)
+    pool = lt.task_rows(lt.make_clips(videos, s.n_pool, seed=202, prefix="pool"), s.pool_tasks, 10_000)
     held = lt.task_rows(lt.make_clips(videos, s.n_eval, seed=303, prefix="eval"), lt.TASKS, 20_000)
     data = out / "data"
     return {

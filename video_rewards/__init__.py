@@ -10,6 +10,8 @@ them with the truth, and each registered task composes the two. Entry points: :f
 {'score': 0.9, 'format': 1.0, 'iou': 0.8}
 """
 
+# Imported first: it registers the built-in tasks that every lookup below relies on.
+from video_rewards import builtin_tasks as _builtin_tasks  # noqa: F401
 from video_rewards.config import RewardConfig, TaskWeights
 from video_rewards.geometry import Span, match_segments, shape_iou, temporal_iop, temporal_iou
 from video_rewards.parsing import (
@@ -30,7 +32,6 @@ from video_rewards.tasks import (
     TaskSpec,
     get_task,
     known_tasks,
-    parse_ground_truth,
     register_task,
 )
 from video_rewards.truth import (
@@ -41,6 +42,7 @@ from video_rewards.truth import (
     MultiGroundingTruth,
     NumericTruth,
 )
+from video_rewards.truth_parsing import parse_ground_truth
 
 #: Bumped whenever scoring behaviour changes (selection output records it next to each score).
 REWARD_VERSION = "1.2.0"

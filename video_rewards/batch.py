@@ -26,8 +26,9 @@ import numpy.typing as npt
 
 from video_rewards.config import RewardConfig
 from video_rewards.tags import WELL_FORMED_RE, lenient_answer_text, split_irregular, split_response
-from video_rewards.tasks import TaskSpec, get_task, validate_truth
+from video_rewards.tasks import TaskSpec, get_task
 from video_rewards.truth import GroundTruth
+from video_rewards.truth_parsing import validate_truth
 
 __all__ = ["score_batch_columns"]
 

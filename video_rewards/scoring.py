@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 from video_rewards.config import RewardConfig
 from video_rewards.tags import lenient_answer_text, split_response
-from video_rewards.tasks import TaskOutcome, TaskSpec, get_task, parse_ground_truth
+from video_rewards.tasks import TaskOutcome, TaskSpec, get_task
 from video_rewards.truth import GroundTruth
+from video_rewards.truth_parsing import parse_ground_truth
 
 __all__ = ["COMPONENT_KEYS", "Reward", "RewardResult", "compute_score", "score", "score_batch"]
 

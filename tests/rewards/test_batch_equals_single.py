@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import video_rewards as vr
 from video_rewards.config import RewardConfig
-from video_rewards.tasks import parse_ground_truth
+from video_rewards.truth_parsing import parse_ground_truth
 
 OPTS = ["A. The man opens the door", "B. The woman drinks water", "C. A cup falls", "D. Nothing happens"]
 TRUTHS: list[Any] = [
