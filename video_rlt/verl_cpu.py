@@ -352,8 +352,9 @@ class HFGenerateServer:
 
     Stands in for verl's vLLM HTTP server: it answers ``generate(prompt_ids, sampling_params, video_data=…)``
     with a :class:`verl.workers.rollout.replica.TokenOutput`, and receives the actor's weights through
-    :meth:`load_weights` at every weight sync. Requests are served one at a time (a lock), in a thread so
-    the actor's event loop stays responsive.
+    :meth:`load_weights` at every weight sync. Waiting requests are served in batches, identical ones (GRPO's
+    ``n`` copies of a prompt) in one ``generate`` (:mod:`video_rlt.hf_rollout_batching`), in a thread so the
+    actor's event loop stays responsive.
     """
 
     def __init__(self, config: Any, model_config: Any, replica_rank: int) -> None:
@@ -404,7 +405,9 @@ class HFGenerateServer:
         self.pad_token_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_ids[0]
         )
-        self._lock = asyncio.Lock()
+        # Requests waiting for the next batched ``generate`` and the task serving them (one at a time).
+        self._pending: list[Any] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     # -- weights ------------------------------------------------------------------------------------------
     def load_weights(self, state: dict[str, Any], global_steps: int | None = None) -> int:
@@ -449,17 +452,27 @@ class HFGenerateServer:
         text_aligned = {"input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids"}
         return {k: v for k, v in features.items() if k not in text_aligned}
 
-    def _generate_sync(
+    def _generate_rows(
         self,
         prompt_ids: list[int],
         sampling_params: dict[str, Any],
         image_data: list[Any] | None,
         video_data: list[Any] | None,
-    ) -> tuple[list[int], list[float]]:
+        rows: int,
+    ) -> list[tuple[list[int], list[float]]]:
+        """``rows`` independent samples of one request in one ``generate`` (identical rows, no padding)."""
         import torch
 
+        from video_rlt.hf_rollout_batching import split_rows
+
         vision = self._vision_inputs(image_data, video_data)
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long)
+        if rows > 1:
+            # Per-item tensors (pixels, grids) are stacked along dim 0, so the batch repeats them row by row.
+            vision = {
+                k: v.repeat(rows, *([1] * (v.dim() - 1))) if hasattr(v, "repeat") else v
+                for k, v in vision.items()
+            }
+        input_ids = torch.tensor([prompt_ids] * rows, dtype=torch.long)
         prompt_budget = self.config.prompt_length + self.config.response_length - len(prompt_ids)
         max_new_tokens = int(
             sampling_params.get("max_tokens") or min(self.config.response_length, prompt_budget)
@@ -490,17 +503,48 @@ class HFGenerateServer:
             out = self.model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **vision, **generate_kwargs
             )
-        new_tokens = out.sequences[0, input_ids.shape[1] :].tolist()
+        new_rows = split_rows(out.sequences[:, input_ids.shape[1] :].tolist(), self.eos_token_ids)
         # Log-probs of the sampled tokens under the temperature-scaled model distribution (what verl's actor
         # computes), from the raw logits with the suppressed placeholders masked out.
-        logits = torch.stack(out.logits, dim=1)[0].float()
+        logits = torch.stack(out.logits, dim=1).float()
         if self.suppressed_token_ids:
-            logits[:, self.suppressed_token_ids] = float("-inf")
+            logits[..., self.suppressed_token_ids] = float("-inf")
         if do_sample:
             logits = logits / temperature
         log_probs = torch.log_softmax(logits, dim=-1)
-        token_log_probs = log_probs.gather(-1, torch.tensor(new_tokens).unsqueeze(-1)).squeeze(-1).tolist()
-        return new_tokens, token_log_probs
+        results = []
+        for row, tokens in enumerate(new_rows):
+            picked = log_probs[row, : len(tokens)].gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
+            results.append((tokens, picked.tolist()))
+        return results
+
+    async def _drain(self) -> None:
+        """Serve the waiting requests, identical ones in one ``generate`` (see :mod:`video_rlt.hf_rollout_batching`)."""
+        from video_rlt.hf_rollout_batching import group_requests
+
+        while self._pending:
+            # Yield once so that the other requests sent in the same burst (a GRPO group) join this batch.
+            await asyncio.sleep(0.005)
+            batch, self._pending = self._pending, []
+            for group in group_requests(batch):
+                first = group[0]
+                try:
+                    results = await asyncio.to_thread(
+                        self._generate_rows,
+                        first.prompt_ids,
+                        first.sampling_params,
+                        first.image_data,
+                        first.video_data,
+                        len(group),
+                    )
+                except Exception as exc:  # every request of the group gets the error, none hangs
+                    for request in group:
+                        if not request.future.done():
+                            request.future.set_exception(exc)
+                    continue
+                for request, result in zip(group, results, strict=True):
+                    if not request.future.done():
+                        request.future.set_result(result)
 
     async def generate(
         self,
@@ -516,12 +560,18 @@ class HFGenerateServer:
     ) -> Any:
         from verl.workers.rollout.replica import TokenOutput
 
+        from video_rlt.hf_rollout_batching import PendingRequest
+
         if audio_data:
             raise NotImplementedError("the hf rollout does not take audio inputs")
-        async with self._lock:
-            token_ids, log_probs = await asyncio.to_thread(
-                self._generate_sync, list(prompt_ids), dict(sampling_params), image_data, video_data
-            )
+        loop = asyncio.get_running_loop()
+        request = PendingRequest(
+            list(prompt_ids), dict(sampling_params), image_data, video_data, loop.create_future()
+        )
+        self._pending.append(request)
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
+            self._drainer = loop.create_task(self._drain())
+        token_ids, log_probs = await request.future
         return TokenOutput(
             token_ids=token_ids,
             log_probs=log_probs if sampling_params.get("logprobs") else None,

@@ -66,7 +66,7 @@ def _rollouts(output: Path) -> pd.DataFrame:
 def test_adaptive_run_records_decisions_that_the_rule_and_select_agree_with(
     engine: HFEngine, dataset: Path, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    calls: list[int] = []  # the vision tower runs once per sample per round
+    calls: list[int] = []  # the vision tower runs once per sample: later rounds reuse its embeddings
     hook = engine.model.model.visual.register_forward_hook(lambda mod, args, out: calls.append(1))
     try:
         summary = run_rollout(_config(dataset, tiny_model_dir, tmp_path / "run", shard_size=4), engine=engine)
@@ -98,7 +98,7 @@ def test_adaptive_run_records_decisions_that_the_rule_and_select_agree_with(
         assert [rule.decide(rewards[:k]) for k in stops[:-1]] == ["more"] * (len(stops) - 1)
         assert rule.decide(rewards) == decision != "more"
         rounds += len(stops)
-    assert len(calls) == rounds
+    assert len(calls) == len(decisions) and rounds > len(decisions), "some sample needs a second round"
     failed = rows[rows["error"].notna()]
     assert failed["sample_id"].tolist() == [14] and failed["adaptive_decision"].isna().all()
     adaptive = summary["adaptive"]

@@ -180,3 +180,44 @@ def test_takes_the_actors_weights(
             server.load_weights({"model.no_such.weight": torch.zeros(1)})
     finally:
         server.load_weights(original)
+
+
+def test_identical_requests_share_one_generate(
+    server: verl_cpu.HFGenerateServer,
+    video_prompt: tuple[list[int], list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GRPO's n copies of a prompt arrive together: one batched generate, n independent samples."""
+    calls: list[int] = []
+    real = server._generate_rows
+
+    def counting(*args: Any) -> Any:
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(server, "_generate_rows", counting)
+    ids, videos = video_prompt
+    other_ids = [*ids[:-1], ids[-1]]  # same ids, but greedy: a different group
+    params = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "logprobs": True}
+
+    async def burst() -> list[Any]:
+        sampled = [
+            server.generate(prompt_ids=ids, sampling_params=params, request_id=f"r{i}", video_data=videos)
+            for i in range(6)
+        ]
+        greedy = server.generate(
+            prompt_ids=other_ids,
+            sampling_params={**params, "temperature": 0},
+            request_id="g",
+            video_data=videos,
+        )
+        return list(await asyncio.gather(*sampled, greedy))
+
+    torch.manual_seed(1)
+    outs = asyncio.run(burst())
+    assert sorted(calls) == [1, 6]
+    assert all(1 <= len(o.token_ids) <= 12 and len(o.log_probs) == len(o.token_ids) for o in outs)
+    assert len({tuple(o.token_ids) for o in outs[:6]}) > 1  # independent samples, not one copied six times
+    lone = generate(server, video_prompt, temperature=0)
+    assert outs[6].token_ids == lone.token_ids
+    assert torch.allclose(torch.tensor(outs[6].log_probs), torch.tensor(lone.log_probs), atol=1e-4)
