@@ -190,7 +190,8 @@ def engine_bench(engine: str, samples: int, n: int, workdir: Path, repeats: int 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS, build_tiny_model, make_clip
+    from rlt_tools.tiny_clips import make_clip
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS, build_tiny_model
 
     model = build_tiny_model(family="qwen2_5_vl")
     opts = {"fps": 2.0, "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS}

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from video_rlt.learning_task import Task
+    from rlt_tools.learning_task import Task
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -125,7 +125,7 @@ def run(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None, timeou
 
 # ---------------------------------------------------------------------------------------------- data
 def build_data(s: Settings, out: Path) -> dict[str, Path]:
-    from video_rlt import learning_task as lt
+    from rlt_tools import learning_task as lt
 
     videos = out / "videos"
     warm = lt.task_rows(lt.make_clips(videos, s.n_warm, seed=101, prefix="warm"), lt.TASKS)
@@ -140,8 +140,8 @@ def build_data(s: Settings, out: Path) -> dict[str, Path]:
 
 
 def warm_model(s: Settings, files: dict[str, Path], out: Path) -> Path:
-    from video_rlt.learning_task import read_rows, warm_up
-    from video_rlt.tiny import build_tiny_model
+    from rlt_tools.learning_task import read_rows, warm_up
+    from rlt_tools.tiny_model import build_tiny_model
 
     rows = read_rows(files["warm"])
     with heavy():

@@ -1,16 +1,16 @@
 """Turn annotation records into verl ``RLHFDataset`` parquet rows, validating each against the reward contract.
 
 The converters under ``recipes/data/`` are thin command lines over this package: a *reader*
-(:mod:`video_rlt.formats`) turns one public annotation format into :class:`Annotation` records (or
+(:mod:`dataset_converters.formats`) turns one public annotation format into :class:`Annotation` records (or
 :class:`Skip` records for rows it cannot read), and :func:`convert` runs every record through the same
-stages (:mod:`~video_rlt.convert.pipeline`) — find the video, find its duration, check the gold moments,
+stages (:mod:`~dataset_converters.pipeline`) — find the video, find its duration, check the gold moments,
 build and validate the ground truth, build the prompt — keeping the row or recording why it was skipped.
 Nothing is dropped silently: every skip carries a reason code and a detail naming the annotation row, the
 summary counts them, and the CLI always writes them to ``<output>.skipped.jsonl``.
 
-Modules: :mod:`~video_rlt.convert.records` (records and settings), :mod:`~video_rlt.convert.prompts`,
-:mod:`~video_rlt.convert.videos` (finding videos and durations), :mod:`~video_rlt.convert.pipeline`,
-:mod:`~video_rlt.convert.parquet` (schema and writing), :mod:`~video_rlt.convert.cli`.
+Modules: :mod:`~dataset_converters.records` (records and settings), :mod:`~dataset_converters.prompts`,
+:mod:`~dataset_converters.videos` (finding videos and durations), :mod:`~dataset_converters.pipeline`,
+:mod:`~dataset_converters.parquet` (schema and writing), :mod:`~dataset_converters.cli`.
 
 Row layout (one fixed pyarrow schema, :func:`row_schema`, for every dataset and task, so parquet files from
 different converters concatenate and verl's ``datasets`` reader sees one struct type):
@@ -29,8 +29,8 @@ different converters concatenate and verl's ``datasets`` reader sees one struct 
 
 from __future__ import annotations
 
-from video_rlt.convert.cli import add_common_arguments, config_from_args, main, run
-from video_rlt.convert.parquet import (
+from dataset_converters.cli import add_common_arguments, config_from_args, main, run
+from dataset_converters.parquet import (
     ROW_SCHEMA_FIELDS,
     merge_parquets,
     row_schema,
@@ -38,7 +38,7 @@ from video_rlt.convert.parquet import (
     write_parquet,
     write_skipped,
 )
-from video_rlt.convert.pipeline import (
+from dataset_converters.pipeline import (
     FLOAT_NOISE_REL,
     NOTES,
     START_CLAMP_S,
@@ -47,8 +47,8 @@ from video_rlt.convert.pipeline import (
     check_moments,
     convert,
 )
-from video_rlt.convert.prompts import THINK_ANSWER, build_prompt, lettered_options
-from video_rlt.convert.records import (
+from dataset_converters.prompts import THINK_ANSWER, build_prompt, lettered_options
+from dataset_converters.records import (
     OPTION_LETTERS,
     SKIP_REASONS,
     VIDEO_EXTENSIONS,
@@ -60,7 +60,7 @@ from video_rlt.convert.records import (
     SkipReason,
     VideoSettings,
 )
-from video_rlt.convert.videos import VideoIndex, probe_duration, read_duration_table, unchecked_video_path
+from dataset_converters.videos import VideoIndex, probe_duration, read_duration_table, unchecked_video_path
 
 __all__ = [
     "FLOAT_NOISE_REL",

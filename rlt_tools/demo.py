@@ -1,9 +1,9 @@
-"""The whole pipeline in one command: ``python -m video_rlt.demo`` (``make demo``).
+"""The whole pipeline in one command: ``python -m rlt_tools.demo`` (``make demo``).
 
 On a CPU machine with nothing downloaded it
 
 1. prints the reward table (``python -m video_rewards.demo``);
-2. builds the tiny offline Qwen2.5-VL (:func:`video_rlt.tiny.build_tiny_model`) and a handful of real mp4
+2. builds the tiny offline Qwen2.5-VL (:func:`rlt_tools.tiny_model.build_tiny_model`) and a handful of real mp4
    clips in which a white square is visible during a known interval;
 3. writes annotation files for those clips in the public formats (Charades-STA, NExT-QA, NExT-GQA for
    training; ActivityNet Captions, NExT-QA, NExT-GQA for evaluation) and converts them with the
@@ -12,7 +12,7 @@ On a CPU machine with nothing downloaded it
    engine, ``score``, ``select``, ``report``);
 5. runs GRPO steps of the CPU recipe (``recipes/cpu/grpo_tiny_cpu.sh`` → ``verl.trainer.main_ppo``) on the
    selected parquet;
-6. writes greedy predictions of the trained checkpoint (``python -m video_rlt.predict``) and evaluates them
+6. writes greedy predictions of the trained checkpoint (``python -m rlt_tools.predict``) and evaluates them
    (``python -m video_rewards.evaluate``),
 
 printing every command and where each artefact went (``./outputs/demo/`` unless ``--output-dir``).
@@ -38,9 +38,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dataset_converters import Annotation, ConvertConfig, Skip, VideoSettings, merge_parquets, run
+from dataset_converters.formats import (
+    read_activitynet_captions,
+    read_charades_sta,
+    read_multiple_choice,
+    read_nextgqa,
+)
 from video_rewards.evaluate import format_table
-from video_rlt.convert import Annotation, ConvertConfig, Skip, VideoSettings, merge_parquets, run
-from video_rlt.formats import read_activitynet_captions, read_charades_sta, read_multiple_choice, read_nextgqa
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +139,7 @@ def _run(cmd: Sequence[str], log: Path, env: Mapping[str, str] | None = None) ->
 
 def make_videos(video_dir: Path) -> dict[str, Path]:
     """Write the demo clips (skipping ones already there)."""
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     paths = {}
     for clip in CLIPS:
@@ -267,7 +272,9 @@ def convert_all(
     for split, name in (("train", "pool"), ("val", "eval")):
         out[name] = data_dir / f"{name}.parquet"
         merge_parquets(parts[split], out[name])
-        _say(f"  $ python -m video_rlt.convert merge {' '.join(map(str, parts[split]))} --output {out[name]}")
+        _say(
+            f"  $ python -m dataset_converters merge {' '.join(map(str, parts[split]))} --output {out[name]}"
+        )
     return out
 
 
@@ -363,7 +370,7 @@ def run_evaluation(
     predictions = eval_dir / f"predictions_{name}.jsonl"
     metrics = eval_dir / f"metrics_{name}.json"
     _run(
-        [py, "-m", "video_rlt.predict", "--dataset", str(eval_set), "--model", str(model),
+        [py, "-m", "rlt_tools.predict", "--dataset", str(eval_set), "--model", str(model),
          "--engine", settings.engine, "--max-tokens", str(settings.max_tokens), "--output", str(predictions)],
         eval_dir / "logs" / f"predict_{name}.log",
     )  # fmt: skip
@@ -388,7 +395,7 @@ def prepare_output_dir(out: Path) -> None:
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ValueError(f"{out} is not empty and was not created by the demo; choose another --output-dir")
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("outputs of python -m video_rlt.demo\n")
+    (out / MARKER).write_text("outputs of python -m rlt_tools.demo\n")
     for name in STAGE_DIRS:
         if (out / name).exists():
             shutil.rmtree(out / name)
@@ -400,7 +407,7 @@ def prepare_output_dir(out: Path) -> None:
 
 def _parse_args(argv: Sequence[str] | None) -> DemoSettings:
     parser = argparse.ArgumentParser(
-        prog="python -m video_rlt.demo",
+        prog="python -m rlt_tools.demo",
         description="Convert → select → GRPO → evaluate on generated videos (CPU, no downloads by default).",
     )
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/demo"))
@@ -460,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _say("[2/6] model and videos")
         if settings.model is None:
-            from video_rlt.tiny import build_tiny_model
+            from rlt_tools.tiny_model import build_tiny_model
 
             model = build_tiny_model()
             _say(f"  tiny offline Qwen2.5-VL: {model}")

@@ -80,7 +80,7 @@ def make_clips(video_dir: Path, n: int, seed: int, prefix: str) -> list[SynthCli
     """Write ``n`` clips with seeded random intervals and *balanced* colours (each colour ``n/4`` times, so
     always answering one colour scores chance, 25 %: a policy cannot look better by learning the label mix).
     A file already holding the same clip (its name encodes colour and interval) is reused."""
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     rng = random.Random(seed)
     colours = [k % len(COLOURS) for k in range(n)]
@@ -124,7 +124,7 @@ def task_rows(
     clips: Sequence[SynthClip], tasks: Sequence[Task], index_offset: int = 0
 ) -> list[dict[str, Any]]:
     """verl rows: one per clip, the task cycling through ``tasks`` (so a pool holds each task equally)."""
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     rows = []
     for k, clip in enumerate(clips):

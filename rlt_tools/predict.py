@@ -1,6 +1,6 @@
 """Greedy predictions of a checkpoint on a converted dataset, in the format ``video_rewards.evaluate`` reads.
 
-    python -m video_rlt.predict --dataset data/charades_sta_test.parquet --model CKPT --engine vllm \\
+    python -m rlt_tools.predict --dataset data/charades_sta_test.parquet --model CKPT --engine vllm \\
         --output predictions.jsonl
     python -m video_rewards.evaluate --predictions predictions.jsonl --output metrics.json
 
@@ -121,7 +121,7 @@ def predict(config: PredictConfig) -> dict[str, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m video_rlt.predict",
+        prog="python -m rlt_tools.predict",
         description="Greedy predictions of a checkpoint on a converted dataset (input of video_rewards.evaluate).",
     )
     parser.add_argument("--dataset", type=Path, required=True, help="a parquet written by recipes/data/*.py")

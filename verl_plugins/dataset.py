@@ -2,21 +2,21 @@
 
 ::
 
-    data.custom_cls.path=pkg://video_rlt.verl_dataset data.custom_cls.name=SelectedVideoDataset \\
+    data.custom_cls.path=pkg://verl_plugins.dataset data.custom_cls.name=SelectedVideoDataset \\
     +data.selection.min_std=0.05 +data.selection.top_k=32000 \\
     '+data.selection.keep_reasons=["reward_std>=0.05"]'
 
 It reads the score columns that ``selection select`` attaches to the verl parquet (``sel_reward_std``,
 ``sel_reward_mean``, ``sel_pass_rate``, ``sel_keep_reason``, …; see ``docs/architecture.md``), keeps the rows
 that pass every configured rule (:class:`SelectionFilterConfig`, rules and checks in
-:mod:`video_rlt.selection_filter`), logs how many rows were kept and dropped per reason and per
+:mod:`verl_plugins.selection_filter`), logs how many rows were kept and dropped per reason and per
 ``data_source``, and raises if nothing is left. It also checks, without decoding, that every local video
 file exists, that ``extra_info.index`` does not repeat and that the statistics are valid numbers, naming
 the bad rows; and that each file written by ``selection select`` still holds the rows it recorded.
 
 The rules apply to the training files; a validation file (``data.val_files`` differing from
 ``data.train_files``) is only checked for videos unless ``data.selection.apply_to_val=true``. Video decoding
-goes through :class:`selection.video.verl_hook.QwenVideoMixin` (the project's video loader).
+goes through :class:`video_decoding.verl_hook.QwenVideoMixin` (the project's video loader).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import logging
 import os
 from typing import Any
 
-from video_rlt.selection_filter import (
+from verl_plugins.selection_filter import (
     SEL_STAT_RULES,
     SelectionFilterConfig,
     SelectionReport,
@@ -43,7 +43,7 @@ __all__ = ["SelectedVideoDataset", "SelectionFilterConfig", "SelectionReport", "
 def _dataset_base() -> type:
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    from selection.video.verl_hook import QwenVideoMixin
+    from video_decoding.verl_hook import QwenVideoMixin
 
     class _Base(QwenVideoMixin, RLHFDataset):
         pass

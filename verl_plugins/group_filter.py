@@ -16,7 +16,7 @@ the step), ``training/group_filter/dropped_low_spread`` and ``…/dropped_mean_o
 
 Enable it (the default v1 trainer, ``trainer.v1.trainer_mode=sync``)::
 
-    trainer.v1.sampler.custom_sampler.path=pkg://video_rlt.verl_group_filter \\
+    trainer.v1.sampler.custom_sampler.path=pkg://verl_plugins.group_filter \\
     trainer.v1.sampler.custom_sampler.name=SpreadFilterReplayBuffer \\
     +trainer.v1.sampler.sampler_kwargs.min_std=0.05 \\
     +trainer.v1.sampler.sampler_kwargs.mean_low=0.0 +trainer.v1.sampler.sampler_kwargs.mean_high=0.95 \\
@@ -101,7 +101,7 @@ def group_drop_reason(rewards: Sequence[float], config: GroupFilterConfig) -> Dr
 try:
     from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("video_rlt.verl_group_filter needs verl 0.9.1: pip install 'video-rlt[verl]'") from exc
+    raise ImportError("verl_plugins.group_filter needs verl 0.9.1: pip install 'video-rlt[verl]'") from exc
 
 
 class SpreadFilterReplayBuffer(ReplayBuffer):

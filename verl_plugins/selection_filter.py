@@ -1,4 +1,4 @@
-"""The row rules of the verl dataset filter (:mod:`video_rlt.verl_dataset`), pure: no verl, unit-testable.
+"""The row rules of the verl dataset filter (:mod:`verl_plugins.dataset`), pure: no verl, unit-testable.
 
 Checks and rules, in order (a row is counted under the first one it fails):
 

@@ -5,8 +5,8 @@
 * :func:`process_vision_info`: drop-in for ``qwen_vl_utils.process_vision_info``.
 * :class:`FrameCache`: decode-once cache shared by worker processes (``$VIDEO_RLT_FRAME_CACHE``).
 * :func:`estimate_video` / :func:`messages_video_tokens`: token budgets from metadata alone.
-* ``python -m selection.video inspect|budget|parity PATH``.
-* :mod:`selection.video.verl_hook`: ``QwenVideoMixin`` for verl's ``RLHFDataset``.
+* ``python -m video_decoding inspect|budget|parity PATH``.
+* :mod:`video_decoding.verl_hook`: ``QwenVideoMixin`` for verl's ``RLHFDataset``.
 
 Importing this package is light (numpy + pydantic); torch, PyAV and decord load when a video is decoded.
 """

@@ -1,4 +1,4 @@
-"""``python -m selection.video inspect|budget|parity PATH [options]``: what the model will see, as JSON.
+"""``python -m video_decoding inspect|budget|parity PATH [options]``: what the model will see, as JSON.
 
 Exit status 0 on success, 2 on a bad video (the message names the file and the reason), 1 when
 ``parity`` finds a difference.
@@ -18,7 +18,7 @@ from .sampling import VideoSampling
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m selection.video", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m video_decoding", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("inspect", "decode as the model would and print frames, timestamps, duration, tokens"),
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sampling = _sampling(args)
     except ValueError as err:
-        sys.stderr.write(f"selection.video: {args.path}: bad settings: {err}\n")
+        sys.stderr.write(f"video_decoding: {args.path}: bad settings: {err}\n")
         return 2
     try:
         if args.command == "budget":
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             code = 0 if out["agree"] else 1
     except VideoError as err:
-        sys.stderr.write(f"selection.video: {err}\n")
+        sys.stderr.write(f"video_decoding: {err}\n")
         return 2
     sys.stdout.write(json.dumps(out, indent=1) + "\n")
     return code

@@ -135,7 +135,7 @@ class VideoClip:
         return torch.from_numpy(self.frames)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description (what ``python -m selection.video inspect`` prints)."""
+        """JSON-ready description (what ``python -m video_decoding inspect`` prints)."""
         return {
             "path": self.path,
             "backend": self.backend,
@@ -265,7 +265,7 @@ def load_video(
 ) -> VideoClip:
     """Sample ``path`` for a Qwen-VL model: one index pass, one forward decode pass, uint8 frames.
 
-    Raises a :class:`~selection.video.errors.VideoError` subclass naming the file on any failure; the
+    Raises a :class:`~video_decoding.errors.VideoError` subclass naming the file on any failure; the
     clip always has exactly the frames the qwen-vl-utils rule asks for.
     """
     path = _local_path(path)

@@ -1,14 +1,14 @@
-"""verl 0.9.1 hook: ``RLHFDataset`` video decoding through :mod:`selection.video`.
+"""verl 0.9.1 hook: ``RLHFDataset`` video decoding through :mod:`video_decoding`.
 
 verl's agent-loop workers (and ``filter_overlong_prompts`` at dataset build time) call the dataset class's
 classmethods ``process_multi_modal_info`` / ``_process_multi_modal_info``, which call
 ``qwen_vl_utils.process_vision_info``. Mixing :class:`QwenVideoMixin` in front of ``RLHFDataset`` routes
-them through :func:`selection.video.process_vision_info`: frames by timestamp, uint8, typed errors naming
+them through :func:`video_decoding.process_vision_info`: frames by timestamp, uint8, typed errors naming
 the file, and the decode-once frame cache when ``$VIDEO_RLT_FRAME_CACHE`` is set in every process
 (e.g. ``+ray_kwargs.ray_init.runtime_env.env_vars.VIDEO_RLT_FRAME_CACHE=/path``)::
 
     from verl.utils.dataset.rl_dataset import RLHFDataset
-    from selection.video.verl_hook import QwenVideoMixin
+    from video_decoding.verl_hook import QwenVideoMixin
 
     class VideoRLHFDataset(QwenVideoMixin, RLHFDataset):
         pass
@@ -94,7 +94,7 @@ class QwenVideoMixin:
 
         The chat template renders each video as one ``<|video_pad|>`` that the processor expands to the
         video's tokens, so the length is the tokenised template plus ``tokens - 1`` per video (exact on
-        constant-frame-rate files; see :mod:`selection.video.budget`). Rows with images fall back to
+        constant-frame-rate files; see :mod:`video_decoding.budget`). Rows with images fall back to
         verl's own decoding count. Uses the ``RLHFDataset`` attributes (``processor``, ``prompt_key``,
         ``apply_chat_template_kwargs``, ``image_patch_size``).
         """

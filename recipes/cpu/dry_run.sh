@@ -13,7 +13,7 @@ launcher="${1:?usage: dry_run.sh <launcher.sh> [hydra overrides]}"
 shift
 PYTHON="${PYTHON:-python}"
 export PYTHON
-MODEL_PATH="${MODEL_PATH:-$("$PYTHON" -c 'from video_rlt.tiny import build_tiny_model; print(build_tiny_model())')}"
+MODEL_PATH="${MODEL_PATH:-$("$PYTHON" -c 'from rlt_tools.tiny_model import build_tiny_model; print(build_tiny_model())')}"
 export MODEL_PATH
 
 # shellcheck source=recipes/cpu/cpu_overrides.sh

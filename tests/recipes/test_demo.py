@@ -1,4 +1,4 @@
-"""The README's main job: ``python -m video_rlt.demo`` end to end on CPU (tiny model, generated videos)."""
+"""The README's main job: ``python -m rlt_tools.demo`` end to end on CPU (tiny model, generated videos)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import video_rewards as vr
-from video_rlt import demo
+from rlt_tools import demo
 
 METRIC_KEYS = {
     "activitynet_captions": {"R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "count"},
@@ -46,7 +46,7 @@ def test_demo_annotations_convert_with_the_known_events(tmp_path: Path) -> None:
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "video_rlt.demo", "--output-dir", str(out)],
+        [sys.executable, "-m", "rlt_tools.demo", "--output-dir", str(out)],
         capture_output=True,
         text=True,
         timeout=900,

@@ -120,7 +120,7 @@ def test_config_composes_and_classes_resolve(launcher: Path, tmp_path: Path) -> 
     config = compose(overrides)
 
     dataset_cls = get_dataset_class(config.data)
-    assert dataset_cls.__module__ == "video_rlt.verl_dataset"
+    assert dataset_cls.__module__ == "verl_plugins.dataset"
     manager_cls = resolve_reward_manager_cls(config)
     assert manager_cls.__module__.startswith("video_rewards.integrations.verl")
     custom_fn = config.reward.custom_reward_function
@@ -144,7 +144,7 @@ def test_gpu_recipe_settings(launcher: Path, tmp_path: Path) -> None:
     assert (rollout.name, rollout.n, config.trainer.n_gpus_per_node) == ("vllm", 8, 8)
     assert actor.strategy in ("fsdp", "fsdp2")
     assert (actor.optim.lr, actor.use_kl_loss, actor.kl_loss_coef) == (1e-6, True, 1e-2)
-    assert "hf_model" in actor.checkpoint.save_contents  # checkpoints are evaluable by video_rlt.predict
+    assert "hf_model" in actor.checkpoint.save_contents  # checkpoints are evaluable by rlt_tools.predict
     assert env["FORCE_QWENVL_VIDEO_READER"] == "decord"
     assert "VERL_PLATFORM" not in env
 

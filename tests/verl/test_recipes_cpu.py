@@ -37,7 +37,7 @@ def assert_project_pieces(config: dict[str, Any]) -> None:
         "VideoRewardManager",
     )
     assert config["data"]["custom_cls"] == {
-        "path": "pkg://video_rlt.verl_dataset",
+        "path": "pkg://verl_plugins.dataset",
         "name": "SelectedVideoDataset",
     }
 
