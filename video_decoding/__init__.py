@@ -16,8 +16,8 @@ from __future__ import annotations
 from .backends import BACKENDS, Backend
 from .budget import VideoBudget, estimate_video, messages_video_tokens
 from .cache import FrameCache, cache_from_env
-from .errors import VideoDecodeError, VideoError, VideoNotFoundError, VideoOpenError, VideoTruncatedError
 from .clip import VideoClip
+from .errors import VideoDecodeError, VideoError, VideoNotFoundError, VideoOpenError, VideoTruncatedError
 from .loader import DEFAULT_BACKEND, default_backend, load_video
 from .qwen import extract_vision_info, fetch_video, process_vision_info
 from .sampling import VideoSampling, smart_nframes, smart_resize, video_token_count

@@ -27,7 +27,6 @@ from .sampling import (
 )
 
 if TYPE_CHECKING:
-
     from .cache import FrameCache
 
 logger = logging.getLogger(__name__)
