@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CPU_RECIPE = REPO_ROOT / "recipes" / "cpu" / "grpo_tiny_cpu.sh"
-GPU_RECIPE = REPO_ROOT / "recipes" / "qwen2_5_vl_7b" / "grpo_dual_reward.sh"
+GPU_RECIPE = REPO_ROOT / "recipes" / "grpo_dual_reward.sh"
 
 
 class DemoSettings(BaseModel):
@@ -206,7 +206,10 @@ def _parse_args(argv: Sequence[str] | None) -> DemoSettings:
         "--engine", choices=["hf", "vllm"], help="rollout engine (default: hf; vllm with --model)"
     )
     parser.add_argument(
-        "--recipe", type=Path, help="GRPO launcher (default: the CPU recipe; the 7B recipe with --model)"
+        "--recipe",
+        type=Path,
+        help="GRPO launcher (default: the CPU recipe; with --model recipes/grpo_dual_reward.sh, whose "
+        "MODEL_CONFIG environment variable picks the model's sizes)",
     )
     parser.add_argument(
         "--rollouts-per-sample", type=int, help="selection rollouts per sample (default 4; 8 with --model)"
