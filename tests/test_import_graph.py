@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -158,6 +159,26 @@ def test_arrows_point_down() -> None:
         if floor[target.split(".")[0]] > floor[module.split(".")[0]]
     )
     assert upward == []
+
+
+def package_arrows(graph: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    arrows: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        for target in targets:
+            a, b = module.split(".")[0], target.split(".")[0]
+            if a != b:
+                arrows.setdefault(a, set()).add(b)
+    return arrows
+
+
+def test_architecture_doc_draws_the_real_arrows() -> None:
+    """The ``A --> B, C`` lines of docs/architecture.md are exactly the package-level import graph."""
+    drawn: dict[str, set[str]] = {}
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        m = re.fullmatch(r"(\w+)\s+-->\s+([\w, ]+?)\s*(\(.*\))?", line)
+        if m:
+            drawn[m.group(1)] = {name.strip() for name in m.group(2).split(",")}
+    assert drawn == package_arrows(repo_graph())
 
 
 def test_only_aliases_import_aliases() -> None:

@@ -28,7 +28,9 @@ def test_demo_annotations_convert_with_the_known_events(tmp_path: Path) -> None:
     pool = pq.read_table(data["pool"]).to_pylist()
     evaluation = pq.read_table(data["eval"]).to_pylist()
     train_clips = [c for c in demo_inputs.CLIPS if c.split == "train"]
-    assert len(pool) == 3 * len(train_clips) and len(evaluation) == 3 * (len(demo_inputs.CLIPS) - len(train_clips))
+    assert len(pool) == 3 * len(train_clips) and len(evaluation) == 3 * (
+        len(demo_inputs.CLIPS) - len(train_clips)
+    )
     ids = [r["extra_info"]["index"] for r in pool + evaluation]
     assert len(set(ids)) == len(ids)
     events = {c.video_id: list(c.event) for c in demo_inputs.CLIPS}
