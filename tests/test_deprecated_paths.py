@@ -55,6 +55,12 @@ PROBE = textwrap.dedent(
     out["clip"] = video_rlt.tiny.make_clip is rlt_tools.tiny_clips.make_clip
     from selection.video import load_video, process_vision_info, VideoSampling
     import video_decoding
+    import rlt_tools.learning_task
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from video_rlt import learning_task
+    out["learning_task"] = learning_task is rlt_tools.learning_task and any(
+        "rlt_tools.learning_task" in str(w.message) for w in caught)
     out["documented"] = [load_video, process_vision_info, VideoSampling] == [
         video_decoding.load_video, video_decoding.process_vision_info, video_decoding.VideoSampling]
     print(json.dumps(out))
@@ -83,7 +89,7 @@ def test_old_modules_warn_and_hand_out_the_same_objects() -> None:
         assert out[old]["different"] == [], old
         assert out[old]["names"] > 0, old
         assert any(old in w and new in w for w in out[old]["warnings"]), (old, out[old]["warnings"])
-    assert out["private"] and out["clip"] and out["documented"]
+    assert out["private"] and out["clip"] and out["documented"] and out["learning_task"]
 
 
 @pytest.mark.parametrize(
