@@ -15,7 +15,7 @@ install-vllm:
 	@bash scripts/install-vllm-env.sh
 
 demo: install
-	$(PY) -m video_rlt.demo
+	$(PY) -m rlt_tools.demo
 
 # Full suite: lint, types, unit + property + e2e tests, then the vLLM engine tests in their own env.
 test: install install-vllm lint typecheck

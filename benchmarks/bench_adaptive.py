@@ -25,7 +25,7 @@ gives the done-when verdict of each.
 
 **Engine.** ``selection rollout`` with and without ``--adaptive`` (both through the same batched engine
 call: one ``generate`` per chunk, one per adaptive round) on the learning benchmark's synthetic colour task
-(:mod:`video_rlt.learning_task`: real mp4 clips) with the tiny model after its 400-step supervised warm-up
+(:mod:`rlt_tools.learning_task`: real mp4 clips) with the tiny model after its 400-step supervised warm-up
 (cached). By default the pool asks the colour (``mcq``) at temperature 0.25, where the warm model's
 answers mostly repeat, so most samples settle as on a real base model's pool; ``--engine-tasks mcq tvg
 gqa`` adds the grounding questions, whose predicted spans wiggle. The model is loaded once (load time
@@ -255,8 +255,8 @@ VLLM_OPTIONS: dict[str, Any] = {
 
 def engine_population(workdir: Path, samples: int, tasks: Sequence[str]) -> tuple[Path, Path]:
     """The warm tiny model (built once, cached) and ``samples`` rows of the synthetic colour task."""
-    from video_rlt import learning_task as lt
-    from video_rlt.tiny import build_tiny_model, default_cache_dir
+    from rlt_tools import learning_task as lt
+    from rlt_tools.tiny_model import build_tiny_model, default_cache_dir
 
     cache = default_cache_dir() / "bench-adaptive"
     warm_rows = lt.task_rows(lt.make_clips(cache / "videos", 48, seed=101, prefix="warm"), lt.TASKS)

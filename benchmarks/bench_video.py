@@ -1,4 +1,4 @@
-"""Video preprocessing cost: selection.video vs qwen-vl-utils vs a plain ffmpeg decode, same run.
+"""Video preprocessing cost: video_decoding vs qwen-vl-utils vs a plain ffmpeg decode, same run.
 
     .venv/bin/python benchmarks/bench_video.py            # all three clips (~4-6 min the first time)
     .venv/bin/python benchmarks/bench_video.py --quick    # 360p / 60 s only
@@ -99,7 +99,7 @@ def worker(path: str, mode: str) -> dict[str, float]:
             return fetch_video({"video": p})
 
     else:
-        from selection.video import FrameCache, load_video
+        from video_decoding import FrameCache, load_video
 
         _, backend, resize = mode.split(":")
         cache = FrameCache(tempfile.mkdtemp(prefix="bench-video-cache-")) if mode.endswith("+cache") else None
@@ -116,7 +116,7 @@ def worker(path: str, mode: str) -> dict[str, float]:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"cpu_s": cpu, "wall_s": wall, "peak_mb": max(peak, base_peak) - base_rss}
     if mode.startswith("ours"):
-        from selection.video import FrameCache, load_video
+        from video_decoding import FrameCache, load_video
 
         _, backend, resize = mode.split(":")
         cache = FrameCache(tempfile.mkdtemp(prefix="bench-video-cache-"))

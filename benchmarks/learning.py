@@ -5,16 +5,16 @@
 
 What runs (every step a real command of this repository, printed to ``<out>/logs``):
 
-1. real mp4 clips of :mod:`video_rlt.learning_task` (a coloured square visible for whole seconds; MCQ
+1. real mp4 clips of :mod:`rlt_tools.learning_task` (a coloured square visible for whole seconds; MCQ
    colour, grounding "when", grounded QA both), fixed seeds: warm-up clips, a training pool, held-out clips;
-2. the tiny offline Qwen2.5-VL (:func:`video_rlt.tiny.build_tiny_model`) given a short supervised warm-up
-   on the warm-up clips (:func:`video_rlt.learning_task.warm_up`): it answers in format, above chance;
+2. the tiny offline Qwen2.5-VL (:func:`rlt_tools.tiny_model.build_tiny_model`) given a short supervised warm-up
+   on the warm-up clips (:func:`rlt_tools.learning_task.warm_up`): it answers in format, above chance;
 3. arms, each trained from the same warm model with the same steps and seeds:
    ``selected`` — the ``K`` pool rows with the highest reward std (``python -m selection rollout/score/
    select --top-k K``); ``random`` — ``K`` random pool rows; ``full`` — the whole pool;
 4. GRPO: ``recipes/cpu/grpo_tiny_cpu.sh`` (``verl.trainer.main_ppo``, the project's reward manager and the
    training reward metrics of :mod:`video_rewards.integrations.verl_metrics`);
-5. greedy held-out predictions before and after (``python -m video_rlt.predict --engine hf``) and their
+5. greedy held-out predictions before and after (``python -m rlt_tools.predict --engine hf``) and their
    metrics (``python -m video_rewards.evaluate``).
 
 Writes ``result.json`` (``reward_curve`` of the first arm and seed, ``heldout`` before/after of it,
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from video_rlt.learning_task import Task
+    from rlt_tools.learning_task import Task
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -125,7 +125,7 @@ def run(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None, timeou
 
 # ---------------------------------------------------------------------------------------------- data
 def build_data(s: Settings, out: Path) -> dict[str, Path]:
-    from video_rlt import learning_task as lt
+    from rlt_tools import learning_task as lt
 
     videos = out / "videos"
     warm = lt.task_rows(lt.make_clips(videos, s.n_warm, seed=101, prefix="warm"), lt.TASKS)
@@ -140,8 +140,8 @@ def build_data(s: Settings, out: Path) -> dict[str, Path]:
 
 
 def warm_model(s: Settings, files: dict[str, Path], out: Path) -> Path:
-    from video_rlt.learning_task import read_rows, warm_up
-    from video_rlt.tiny import build_tiny_model
+    from rlt_tools.learning_task import read_rows, warm_up
+    from rlt_tools.tiny_model import build_tiny_model
 
     rows = read_rows(files["warm"])
     with heavy():
@@ -240,7 +240,7 @@ def train(
 def heldout(model: Path, eval_file: Path, out: Path, s: Settings) -> dict[str, Any]:
     """Greedy predictions + ``video_rewards.evaluate``; returns the summary and the per-source metrics."""
     predictions, metrics_file = out / "predictions.jsonl", out / "metrics.json"
-    run([PY, "-m", "video_rlt.predict", "--dataset", str(eval_file), "--model", str(model), "--engine", "hf",
+    run([PY, "-m", "rlt_tools.predict", "--dataset", str(eval_file), "--model", str(model), "--engine", "hf",
          "--max-tokens", str(s.max_tokens), "--output", str(predictions)], out / "predict.log")  # fmt: skip
     run([PY, "-m", "video_rewards.evaluate", "--predictions", str(predictions), "--output", str(metrics_file)],
         out / "evaluate.log")  # fmt: skip

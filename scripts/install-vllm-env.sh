@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VLLM_VENV:-.venv-vllm}"
 PY="${PYTHON:-python3.11}"
-stamp_src="$(cat scripts/install-vllm-env.sh | sha256sum | cut -c1-16)"
+# pyproject.toml too: the editable install maps its package names, so a new package needs a re-install.
+stamp_src="$(cat scripts/install-vllm-env.sh pyproject.toml | sha256sum | cut -c1-16)"
 stamp="$VENV/.vllm-env-installed-$stamp_src"
 if [[ -f "$stamp" ]]; then
   exit 0

@@ -1,7 +1,8 @@
 """The rollout step on a Ray cluster: one engine replica per GPU, chunks handed out as replicas free up.
 
-Each replica is a :class:`~selection.rollout.ChunkWorker` running as a Ray actor: it loads the dataset
-columns and the engine once, and writes its shards itself (the output directory must be on storage every
+Each replica is the caller's chunk worker (:class:`~selection.rollout.ChunkWorker`, passed in so that this
+module stays below the rollout module) running as a Ray actor: it loads the dataset columns and the engine
+once, and writes its shards itself (the output directory must be on storage every
 node sees). The driver only hands out chunk numbers and counts finished samples, so resumption works
 exactly as on one machine: chunks whose shard exists are not handed out again.
 
@@ -16,18 +17,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from selection.rollout import ChunkResult, RolloutConfig
+from typing import Any, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_chunks_on_ray"]
+__all__ = ["RaySettings", "run_chunks_on_ray"]
+
+Result = TypeVar("Result", covariant=True)
 
 
-def run_chunks_on_ray(config: RolloutConfig, chunks: Sequence[int]) -> Iterator[ChunkResult]:
-    """Process ``chunks`` on ``config.num_workers`` Ray actors; yields results as they finish."""
+class RaySettings(Protocol):
+    """What the Ray driver reads of a rollout config (:class:`~selection.rollout.RolloutConfig`)."""
+
+    @property
+    def num_workers(self) -> int: ...
+    @property
+    def gpus_per_worker(self) -> float: ...
+    @property
+    def cpus_per_worker(self) -> float: ...
+    @property
+    def ray_address(self) -> str | None: ...
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+class ChunkRunner(Protocol[Result]):
+    def run_chunk(self, chunk: int) -> Result: ...
+
+
+def run_chunks_on_ray(
+    worker_cls: type[ChunkRunner[Result]], config: RaySettings, chunks: Sequence[int]
+) -> Iterator[Result]:
+    """Process ``chunks`` on ``config.num_workers`` Ray actors of ``worker_cls(config)``; yields results as
+    they finish. Each actor gets ``config`` with progress bars off and ``distributed="none"``."""
     try:
         import ray
         from ray.util import ActorPool
@@ -36,15 +57,13 @@ def run_chunks_on_ray(config: RolloutConfig, chunks: Sequence[int]) -> Iterator[
             "--distributed ray needs Ray: pip install 'ray[default]' (verl depends on it)"
         ) from exc
 
-    from selection.rollout import ChunkWorker
-
     if not chunks:
         return
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=config.ray_address, ignore_reinit_error=True, log_to_driver=True)
     try:
-        actor_cls = ray.remote(num_gpus=config.gpus_per_worker, num_cpus=config.cpus_per_worker)(ChunkWorker)
+        actor_cls = ray.remote(num_gpus=config.gpus_per_worker, num_cpus=config.cpus_per_worker)(worker_cls)
         replicas = min(config.num_workers, len(chunks))
         local = config.model_copy(update={"progress": False, "distributed": "none"})
         actors = [actor_cls.remote(local) for _ in range(replicas)]

@@ -111,7 +111,7 @@ def prepare_sample(
     row: dict[str, Any], sample_id: int, seed: int, processor: Any
 ) -> PreparedSample | SampleFailure:
     """Build messages, prompt text and decoded video for one dataset row (failures are returned, not raised)."""
-    from selection.video import process_vision_info
+    from video_decoding import process_vision_info
 
     try:
         messages = build_messages(row.get("prompt"), row.get("videos"), sample_id=sample_id)

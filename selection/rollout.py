@@ -339,7 +339,7 @@ def run_rollout(config: RolloutConfig, *, engine: Engine | None = None) -> dict[
         elif config.distributed == "ray":
             from selection.distributed import run_chunks_on_ray
 
-            results = run_chunks_on_ray(config, pending)
+            results = run_chunks_on_ray(ChunkWorker, config, pending)
         else:
             worker = ChunkWorker(config, engine=engine)
             results = (worker.run_chunk(c) for c in pending)

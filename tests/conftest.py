@@ -22,7 +22,7 @@ os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A tiny warmed-up Qwen2.5-VL build (cached under $VIDEO_RLT_CACHE or ~/.cache/video-rlt)."""
-    from video_rlt.tiny import build_tiny_model
+    from rlt_tools.tiny_model import build_tiny_model
 
     return build_tiny_model(family="qwen2_5_vl")
 
@@ -30,7 +30,7 @@ def tiny_model_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen2_vl_dir() -> Path:
     """The same recipe for Qwen2-VL."""
-    from video_rlt.tiny import build_tiny_model
+    from rlt_tools.tiny_model import build_tiny_model
 
     return build_tiny_model(family="qwen2_vl")
 
@@ -38,7 +38,7 @@ def tiny_qwen2_vl_dir() -> Path:
 @pytest.fixture(scope="session")
 def clip_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """``clip_factory(name, **make_clip_kwargs)`` writes a real mp4 once per session and returns its path."""
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     root = tmp_path_factory.mktemp("clips")
     made: dict[str, Path] = {}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS, clip_timestamps
+from rlt_tools.tiny_clips import clip_timestamps
+from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
 
 def test_clip_has_true_timestamps(clip_factory) -> None:
@@ -33,7 +34,7 @@ def test_event_square_visible_only_during_event(clip_factory) -> None:
 
 
 def test_make_clip_rejects_odd_size(tmp_path: Path) -> None:
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     with pytest.raises(ValueError, match="even"):
         make_clip(tmp_path / "x.mp4", size=(63, 48))
@@ -91,7 +92,7 @@ def test_tiny_model_generates_from_video(family_fixture: str, request, clip_fact
 
 
 def test_build_is_cached_and_rejects_foreign_dir(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from video_rlt.tiny import build_tiny_model
+    from rlt_tools.tiny_model import build_tiny_model
 
     assert build_tiny_model(family="qwen2_5_vl") == tiny_model_dir  # content-addressed cache hit
     (tmp_path / "other").mkdir()

@@ -12,7 +12,7 @@ them with the truth, and each registered task composes the two. Entry points: :f
 
 # Imported first: it registers the built-in tasks that every lookup below relies on.
 from video_rewards import builtin_tasks as _builtin_tasks  # noqa: F401
-from video_rewards.config import RewardConfig, TaskWeights
+from video_rewards.config import RewardConfig
 from video_rewards.geometry import Span, match_segments, shape_iou, temporal_iop, temporal_iou
 from video_rewards.parsing import (
     check_format,
@@ -43,6 +43,7 @@ from video_rewards.truth import (
     NumericTruth,
 )
 from video_rewards.truth_parsing import parse_ground_truth
+from video_rewards.weights import TaskWeights
 
 #: Bumped whenever scoring behaviour changes (selection output records it next to each score).
 REWARD_VERSION = "1.2.0"

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from video_rewards.config import TaskWeights
 from video_rewards.geometry import Span, best_assignment, shape_iou, temporal_iou
 from video_rewards.parsing import (
     _choice,
@@ -34,6 +33,7 @@ from video_rewards.truth import (
     NumericTruth,
 )
 from video_rewards.truth_parsing import _parse_json_truth
+from video_rewards.weights import TaskWeights
 
 if TYPE_CHECKING:
     from video_rewards.config import RewardConfig

@@ -1,4 +1,8 @@
-"""The reward configuration: per-task weights and scoring options, frozen and validated once."""
+"""The reward configuration: per-task weights and scoring options, frozen and validated once.
+
+It sits above the task registry (:mod:`video_rewards.tasks`): partial per-task weights are merged with the
+registered task's defaults, and an unknown task name fails here, when the config is built.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from video_rewards.geometry import IouMode
 from video_rewards.tags import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
+from video_rewards.tasks import get_task
+from video_rewards.weights import TaskWeights
 
 __all__ = ["RewardConfig", "TaskWeights"]
-
-
-class TaskWeights(BaseModel):
-    """Weights of one task's reward components; ``score = Σ weight · component``.
-
-    >>> TaskWeights(format=0.5, iou=0.5).total
-    1.0
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    format: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    accuracy: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    iou: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-
-    @property
-    def total(self) -> float:
-        return self.format + self.accuracy + self.iou
 
 
 def _plain(obj: Any) -> Any:
@@ -88,8 +76,6 @@ class RewardConfig(BaseModel):
     def _merge_weights(cls, data: Any) -> Any:
         if not isinstance(data, Mapping) or data.get("weights") is None:
             return data
-        from video_rewards.tasks import get_task
-
         raw = data["weights"]
         if not isinstance(raw, Mapping):
             raise ValueError(f"weights must be a mapping task -> weights, got {type(raw).__name__}")
@@ -131,8 +117,6 @@ class RewardConfig(BaseModel):
         override = self.weights.get(task)
         if override is not None:
             return override
-        from video_rewards.tasks import get_task
-
         return get_task(task).default_weights
 
     @classmethod

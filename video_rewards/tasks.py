@@ -11,18 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from video_rewards.config import TaskWeights
 from video_rewards.geometry import Span
 from video_rewards.registry import Registry
 from video_rewards.truth import GroundTruth
-
-if TYPE_CHECKING:
-    from video_rewards.config import RewardConfig
+from video_rewards.weights import TaskWeights
 
 __all__ = [
     "TASKS",
@@ -90,8 +87,11 @@ def _objects(values: Sequence[str | None]) -> npt.NDArray[np.object_]:
     return out
 
 
-Scorer = Callable[[str, Any, "RewardConfig"], TaskOutcome]
-BatchScorer = Callable[[Sequence[str], Sequence[Any], "RewardConfig"], BatchOutcome]
+#: The caller's :class:`~video_rewards.config.RewardConfig`, handed to scorers unread. ``Any`` here because
+#: the config sits above this registry (it validates per-task weights against it); scorers annotate it exactly.
+ScoringConfig = Any
+Scorer = Callable[[str, Any, ScoringConfig], TaskOutcome]
+BatchScorer = Callable[[Sequence[str], Sequence[Any], ScoringConfig], BatchOutcome]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class TaskSpec:
     has_iou: bool
     batch_scorer: BatchScorer | None = None
 
-    def score_many(self, answers: Sequence[str], truths: Sequence[Any], cfg: RewardConfig) -> BatchOutcome:
+    def score_many(self, answers: Sequence[str], truths: Sequence[Any], cfg: ScoringConfig) -> BatchOutcome:
         """Score many answers: the task's vectorised scorer if it has one, else the scorer once per
         distinct ``(answer, truth)`` pair. Values are identical to calling :attr:`scorer` per item."""
         distinct = Distinct(answers, truths)

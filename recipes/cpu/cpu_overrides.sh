@@ -3,13 +3,13 @@
 # Source it from a launcher, then append "${VERL_CPU_OVERRIDES[@]}" after the recipe's own overrides:
 #   source recipes/cpu/cpu_overrides.sh
 #   python -m verl.trainer.main_ppo "${RECIPE_OVERRIDES[@]}" "${VERL_CPU_OVERRIDES[@]}" "$@"
-# It exports the variables that load the CPU backend (video_rlt/verl_cpu.py) into every verl process.
+# It exports the variables that load the CPU backend (verl_plugins/cpu/) into every verl process.
 # Sizes that matter on CPU (batch, lengths) stay with the launcher: a 7B model will not fit anyway, so a
-# dry run swaps in the tiny model (video_rlt.tiny) and small batches.
+# dry run swaps in the tiny model (rlt_tools.tiny_model) and small batches.
 
 export VERL_PLATFORM=cpu
 # Modules the caller already listed (e.g. video_rewards.integrations.verl_metrics) are kept after ours.
-export VERL_USE_EXTERNAL_MODULES="video_rlt.verl_cpu${VERL_USE_EXTERNAL_MODULES:+,$VERL_USE_EXTERNAL_MODULES}"
+export VERL_USE_EXTERNAL_MODULES="verl_plugins.cpu${VERL_USE_EXTERNAL_MODULES:+,$VERL_USE_EXTERNAL_MODULES}"
 # qwen-vl-utils would try torchcodec first; its PyPI wheel is CUDA-linked.
 export FORCE_QWENVL_VIDEO_READER="${FORCE_QWENVL_VIDEO_READER:-decord}"
 export TOKENIZERS_PARALLELISM=false

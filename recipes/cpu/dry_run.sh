@@ -3,7 +3,8 @@
 # manager, dataset filter and video pipeline, but the tiny offline model, tiny batches and 2 steps.
 #
 #   TRAIN_FILES=data/selected/train.parquet \
-#     bash recipes/cpu/dry_run.sh recipes/qwen2_5_vl_7b/grpo_dual_reward.sh [extra hydra overrides]
+#     bash recipes/cpu/dry_run.sh recipes/grpo_dual_reward.sh [extra hydra overrides]
+#   (MODEL_CONFIG=qwen2_5_vl_3b picks the 3B sizes of the GPU launcher, as on GPUs.)
 #
 # The launcher's own overrides come first; the CPU backend's (cpu_overrides.sh), then the dry-run sizes
 # below, then yours: with Hydra the last value of a key wins. MODEL_PATH defaults to the tiny model.
@@ -13,7 +14,7 @@ launcher="${1:?usage: dry_run.sh <launcher.sh> [hydra overrides]}"
 shift
 PYTHON="${PYTHON:-python}"
 export PYTHON
-MODEL_PATH="${MODEL_PATH:-$("$PYTHON" -c 'from video_rlt.tiny import build_tiny_model; print(build_tiny_model())')}"
+MODEL_PATH="${MODEL_PATH:-$("$PYTHON" -c 'from rlt_tools.tiny_model import build_tiny_model; print(build_tiny_model())')}"
 export MODEL_PATH
 
 # shellcheck source=recipes/cpu/cpu_overrides.sh

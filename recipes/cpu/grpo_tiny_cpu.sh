@@ -5,14 +5,14 @@
 #   TRAIN_FILES=data/train.parquet bash recipes/cpu/grpo_tiny_cpu.sh trainer.total_training_steps=2
 #
 # TRAIN_FILES / VAL_FILES: verl parquet(s) written by `python -m selection select` (sel_* columns).
-# MODEL_PATH: defaults to the tiny model built offline by video_rlt.tiny (cached).
+# MODEL_PATH: defaults to the tiny model built offline by rlt_tools.tiny_model (cached).
 # Any extra argument is a Hydra override passed to verl.trainer.main_ppo (they come last and win).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYTHON:-python}"
 : "${TRAIN_FILES:?set TRAIN_FILES to a verl parquet with selection columns}"
 VAL_FILES="${VAL_FILES:-$TRAIN_FILES}"
-MODEL_PATH="${MODEL_PATH:-$("$PYTHON" -c 'from video_rlt.tiny import build_tiny_model; print(build_tiny_model())')}"
+MODEL_PATH="${MODEL_PATH:-$("$PYTHON" -c 'from rlt_tools.tiny_model import build_tiny_model; print(build_tiny_model())')}"
 MIN_STD="${MIN_STD:-0.1}"
 
 # shellcheck source=recipes/cpu/cpu_overrides.sh
@@ -27,7 +27,7 @@ exec "$PYTHON" -m verl.trainer.main_ppo \
   data.max_prompt_length=512 \
   data.max_response_length=32 \
   data.filter_overlong_prompts=False \
-  data.custom_cls.path=pkg://video_rlt.verl_dataset \
+  data.custom_cls.path=pkg://verl_plugins.dataset \
   data.custom_cls.name=SelectedVideoDataset \
   +data.selection.min_std="$MIN_STD" \
   actor_rollout_ref.model.path="$MODEL_PATH" \

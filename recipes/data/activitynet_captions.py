@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sys
 
-from video_rlt.convert import main
-from video_rlt.formats import read_activitynet_captions
+from dataset_converters import main
+from dataset_converters.formats import read_activitynet_captions
 
 if __name__ == "__main__":
     sys.exit(

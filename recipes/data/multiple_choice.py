@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from video_rlt.convert import main
-from video_rlt.formats import read_multiple_choice
+from dataset_converters import main
+from dataset_converters.formats import read_multiple_choice
 
 if __name__ == "__main__":
     sys.exit(

@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from video_rlt.convert import main
-from video_rlt.formats import read_nextgqa
+from dataset_converters import main
+from dataset_converters.formats import read_nextgqa
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,48 +1,16 @@
-"""Video preprocessing for Qwen2-VL / Qwen2.5-VL: exact in time, uint8, decoded once, loud on bad files.
-
-* :func:`load_video` → :class:`VideoClip` (frames chosen by timestamp with qwen-vl-utils' frame-count,
-  pixel-budget and resize rules; one forward decode pass; typed errors naming the file).
-* :func:`process_vision_info`: drop-in for ``qwen_vl_utils.process_vision_info``.
-* :class:`FrameCache`: decode-once cache shared by worker processes (``$VIDEO_RLT_FRAME_CACHE``).
-* :func:`estimate_video` / :func:`messages_video_tokens`: token budgets from metadata alone.
-* ``python -m selection.video inspect|budget|parity PATH``.
-* :mod:`selection.video.verl_hook`: ``QwenVideoMixin`` for verl's ``RLHFDataset``.
-
-Importing this package is light (numpy + pydantic); torch, PyAV and decord load when a video is decoded.
-"""
+"""Deprecated alias of :mod:`video_decoding` (moved by the layout change, issue #16); import that instead."""
 
 from __future__ import annotations
 
-from .backends import BACKENDS, Backend
-from .budget import VideoBudget, estimate_video, messages_video_tokens
-from .cache import FrameCache, cache_from_env
-from .errors import VideoDecodeError, VideoError, VideoNotFoundError, VideoOpenError, VideoTruncatedError
-from .loader import DEFAULT_BACKEND, VideoClip, default_backend, load_video
-from .qwen import extract_vision_info, fetch_video, process_vision_info
-from .sampling import VideoSampling, smart_nframes, smart_resize, video_token_count
+import warnings
+from typing import Any
 
-__all__ = [
-    "BACKENDS",
-    "DEFAULT_BACKEND",
-    "Backend",
-    "FrameCache",
-    "VideoBudget",
-    "VideoClip",
-    "VideoDecodeError",
-    "VideoError",
-    "VideoNotFoundError",
-    "VideoOpenError",
-    "VideoSampling",
-    "VideoTruncatedError",
-    "cache_from_env",
-    "default_backend",
-    "estimate_video",
-    "extract_vision_info",
-    "fetch_video",
-    "load_video",
-    "messages_video_tokens",
-    "process_vision_info",
-    "smart_nframes",
-    "smart_resize",
-    "video_token_count",
-]
+import video_decoding as _moved
+from video_decoding import *  # noqa: F403
+
+warnings.warn("selection.video moved to video_decoding", DeprecationWarning, stacklevel=2)
+
+
+def __getattr__(name: str) -> Any:
+    # Names outside the new module's __all__ (private helpers some old code reached for).
+    return getattr(_moved, name)

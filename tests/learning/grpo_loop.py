@@ -115,7 +115,7 @@ def run_grpo(
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_policy_loss_fn
 
-    from video_rlt.learning_task import prepare_inputs
+    from rlt_tools.learning_task import prepare_inputs
 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
@@ -212,7 +212,7 @@ def _score(manager: Any, data: Any) -> list[dict[str, Any]]:
 
 
 def gqa_rows(video_dir: Path, n: int, seed: int, index_offset: int) -> list[dict[str, Any]]:
-    from video_rlt import learning_task as lt
+    from rlt_tools import learning_task as lt
 
     return lt.task_rows(lt.make_clips(video_dir, n, seed=seed, prefix=f"s{seed}_"), ("gqa",), index_offset)
 
@@ -221,8 +221,8 @@ if __name__ == "__main__":  # measuring the loop by hand: python tests/learning/
     import sys
     import time
 
-    from video_rlt import learning_task as lt
-    from video_rlt.tiny import build_tiny_model
+    from rlt_tools import learning_task as lt
+    from rlt_tools.tiny_model import build_tiny_model
 
     out = Path(sys.argv[1])
     warm_rows = lt.task_rows(lt.make_clips(out / "videos", 48, seed=101, prefix="warm"), lt.TASKS)

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from video_rlt.convert import skipped_path
+from dataset_converters import skipped_path
 
 CONVERTERS = Path(__file__).resolve().parents[2] / "recipes" / "data"
 
@@ -20,7 +20,7 @@ CONVERTERS = Path(__file__).resolve().parents[2] / "recipes" / "data"
 def video_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real mp4 files: ``AAAAA`` 6 s, ``BBBBB`` 4 s (Charades ids), ``v_anet1`` 8 s (ActivityNet's
     ``v_`` prefix), ``1001/4242`` 5 s (NExT's nested layout)."""
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     root = tmp_path_factory.mktemp("videos")
     make_clip(root / "AAAAA.mp4", seconds=6.0, fps=4)

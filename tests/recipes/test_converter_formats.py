@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import video_rewards as vr
-from video_rlt.formats import read_charades_sta
+from dataset_converters.formats import read_charades_sta
 
 if TYPE_CHECKING:
     from conftest import ConverterCli

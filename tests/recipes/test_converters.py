@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import video_rewards as vr
-from video_rlt.convert import (
+from dataset_converters import (
     Annotation,
     CheckedMoments,
     ConvertConfig,
@@ -289,7 +289,7 @@ def test_merge_keeps_indices_unique(video_root: Path, tmp_path: Path) -> None:
 
 
 def test_same_video_id_in_two_directories_is_ambiguous(tmp_path: Path) -> None:
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     make_clip(tmp_path / "x" / "dup.mp4", seconds=1.0, fps=4)
     make_clip(tmp_path / "y" / "dup.mp4", seconds=1.0, fps=4)

@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from video_rlt.convert import Annotation, ConversionResult, ConvertConfig, Skip, convert, read_duration_table
-from video_rlt.formats import read_activitynet_captions, read_charades_sta, read_multiple_choice, read_nextgqa
+from dataset_converters import Annotation, ConversionResult, ConvertConfig, Skip, convert, read_duration_table
+from dataset_converters.formats import (
+    read_activitynet_captions,
+    read_charades_sta,
+    read_multiple_choice,
+    read_nextgqa,
+)
 
 if TYPE_CHECKING:
     from conftest import ConverterCli
@@ -299,8 +304,8 @@ def test_nextqa_converts_without_videos_or_durations(
 
 def test_selection_reads_every_converted_row(tmp_path: Path, nextgqa_test: ConversionResult) -> None:
     """Selection parses every row's ground truth (gold past the video's end, several gold moments)."""
+    from dataset_converters import write_parquet
     from selection.dataset import load_ground_truths
-    from video_rlt.convert import write_parquet
 
     charades = without_videos(
         read_charades_sta(CHARADES / "charades_sta_test.txt"), CHARADES / "Charades_v1_test.csv"

@@ -1,4 +1,4 @@
-"""The README's main job: ``python -m video_rlt.demo`` end to end on CPU (tiny model, generated videos)."""
+"""The README's main job: ``python -m rlt_tools.demo`` end to end on CPU (tiny model, generated videos)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import video_rewards as vr
-from video_rlt import demo
+from rlt_tools import demo, demo_inputs
 
 METRIC_KEYS = {
     "activitynet_captions": {"R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "count"},
@@ -22,31 +22,33 @@ METRIC_KEYS = {
 
 def test_demo_annotations_convert_with_the_known_events(tmp_path: Path) -> None:
     """The generated annotation files go through the real converters and keep the clips' true events."""
-    demo.make_videos(tmp_path / "videos")
-    files = demo.write_annotations(tmp_path / "ann")
-    data = demo.convert_all(files, tmp_path / "videos", tmp_path / "data", demo.VideoSettings())
+    demo_inputs.make_videos(tmp_path / "videos")
+    files = demo_inputs.write_annotations(tmp_path / "ann")
+    data = demo_inputs.convert_all(files, tmp_path / "videos", tmp_path / "data", demo_inputs.VideoSettings())
     pool = pq.read_table(data["pool"]).to_pylist()
     evaluation = pq.read_table(data["eval"]).to_pylist()
-    train_clips = [c for c in demo.CLIPS if c.split == "train"]
-    assert len(pool) == 3 * len(train_clips) and len(evaluation) == 3 * (len(demo.CLIPS) - len(train_clips))
+    train_clips = [c for c in demo_inputs.CLIPS if c.split == "train"]
+    assert len(pool) == 3 * len(train_clips) and len(evaluation) == 3 * (
+        len(demo_inputs.CLIPS) - len(train_clips)
+    )
     ids = [r["extra_info"]["index"] for r in pool + evaluation]
     assert len(set(ids)) == len(ids)
-    events = {c.video_id: list(c.event) for c in demo.CLIPS}
+    events = {c.video_id: list(c.event) for c in demo_inputs.CLIPS}
     for row in pool + evaluation:
         truth = vr.parse_ground_truth(row["reward_model"]["ground_truth"])
         video_id = Path(row["videos"][0]["video"]).stem
         if isinstance(truth, vr.GroundingTruth | vr.GroundedQATruth):
             assert list(truth.segment) == events[video_id]
         if isinstance(truth, vr.ChoiceTruth):
-            clip = next(c for c in demo.CLIPS if c.video_id == video_id)
-            assert truth.answer == "ABC"[demo.when_answer(clip.event)]
+            clip = next(c for c in demo_inputs.CLIPS if c.video_id == video_id)
+            assert truth.answer == "ABC"[demo_inputs.when_answer(clip.event)]
 
 
 @pytest.mark.e2e
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "video_rlt.demo", "--output-dir", str(out)],
+        [sys.executable, "-m", "rlt_tools.demo", "--output-dir", str(out)],
         capture_output=True,
         text=True,
         timeout=900,

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from video_rlt.convert import Annotation, Skip
-from video_rlt.formats import _answer_index, merge_segments, read_charades_sta, read_jsonl
+from dataset_converters import Annotation, Skip
+from dataset_converters.formats import _answer_index, merge_segments, read_charades_sta, read_jsonl
 
 # One scratch directory for all examples (hypothesis runs a test body many times per fixture).
 SCRATCH = Path(tempfile.mkdtemp(prefix="video-rlt-formats-"))

@@ -1,4 +1,4 @@
-"""``python -m video_rlt.predict``: greedy predictions with selection's hf engine, read by the evaluator."""
+"""``python -m rlt_tools.predict``: greedy predictions with selection's hf engine, read by the evaluator."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from dataset_converters import Annotation, ConvertConfig, VideoSettings, convert, write_parquet
+from rlt_tools.predict import main, rollouts_dir
 from video_rewards.evaluate import evaluate_predictions, read_predictions
-from video_rlt.convert import Annotation, ConvertConfig, VideoSettings, convert, write_parquet
-from video_rlt.predict import main, rollouts_dir
 
 TINY_VIDEO = VideoSettings(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16, total_pixels=28 * 28 * 64)
 
 
 @pytest.mark.slow
 def test_predict_writes_what_evaluate_reads(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     videos = tmp_path / "videos"
     make_clip(videos / "clip.mp4", seconds=2.0, fps=4, event=(0.5, 1.5))

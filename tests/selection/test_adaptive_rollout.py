@@ -28,7 +28,7 @@ def engine(tiny_model_dir: Path) -> HFEngine:
 @pytest.fixture
 def dataset(tmp_path: Path, clip_factory: Callable[..., Path], h: Any) -> Path:
     """Six rows over two real clips (grounding and multiple choice) and one missing video."""
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     a = clip_factory("ad_a", seconds=3, fps=4, event=(1, 2))
     b = clip_factory("ad_b", seconds=2, fps=4)

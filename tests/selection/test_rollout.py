@@ -30,7 +30,7 @@ def engine(tiny_model_dir: Path) -> HFEngine:
 @pytest.fixture
 def video_dataset(tmp_path: Path, clip_factory: Callable[..., Path], h: Any) -> Path:
     """Five rows: three real clips (one used twice), a missing file, a corrupt file."""
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     a = clip_factory("sel_a", seconds=3, fps=4, event=(1, 2))
     b = clip_factory("sel_b", seconds=2, fps=4)

@@ -81,7 +81,16 @@ def test_fresh_venv_with_the_light_install(tmp_path: Path) -> None:
     # Build from a copy: an in-tree build would leave build/ and egg-info behind in the checkout.
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for package in ("video_rewards", "selection", "video_rlt", "recipes"):
+    for package in (
+        "video_rewards",
+        "video_decoding",
+        "selection",
+        "dataset_converters",
+        "verl_plugins",
+        "rlt_tools",
+        "video_rlt",
+        "recipes",
+    ):
         shutil.copytree(REPO / package, source / package, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)

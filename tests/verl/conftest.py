@@ -59,7 +59,7 @@ QUESTIONS = {
 
 def verl_row(i: int, spec: dict[str, Any], video: Path) -> dict[str, Any]:
     """One row in verl's RLHFDataset format with the selection columns attached."""
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     gt = spec["gt"]
     question = QUESTIONS[spec["task"]].format(options="; ".join(gt.get("options", [])))

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from video_rlt.selection_filter import verify_selected_file
-from video_rlt.verl_dataset import SelectedVideoDataset, SelectionFilterConfig, select_rows
+from verl_plugins.dataset import SelectedVideoDataset, SelectionFilterConfig, select_rows
+from verl_plugins.selection_filter import verify_selected_file
 
 from .conftest import KEPT_ROWS, MIN_STD, SELECTED_ROWS
 
@@ -160,7 +160,7 @@ def data_config(train: Path, val: Path | None = None, **selection: Any) -> Any:
 def test_dataset_keeps_exactly_the_selected_rows(
     selected_parquet: Path, tiny_tokenizer: Any, tiny_processor: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="video_rlt.verl_dataset"):
+    with caplog.at_level(logging.INFO, logger="verl_plugins.dataset"):
         ds = SelectedVideoDataset(
             data_files=[str(selected_parquet)],
             tokenizer=tiny_tokenizer,
@@ -354,7 +354,7 @@ def test_a_select_output_is_verified_and_its_tasks_without_pass_rate_are_exempt(
     assert verify_selected_file(kept) is True
     frame = pd.read_parquet(kept)
     assert 6 in frame["extra_info"].map(lambda e: e["index"]).tolist()  # gold end past the video: kept
-    with caplog.at_level(logging.INFO, logger="video_rlt.verl_dataset"):
+    with caplog.at_level(logging.INFO, logger="verl_plugins.dataset"):
         ds = SelectedVideoDataset(
             data_files=[str(kept)],
             tokenizer=tiny_tokenizer,
@@ -408,7 +408,7 @@ def test_sel_columns_without_provenance_are_named_in_a_warning(
     selected_parquet: Path, tiny_tokenizer: Any, tiny_processor: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert verify_selected_file(selected_parquet) is False
-    with caplog.at_level(logging.WARNING, logger="video_rlt.verl_dataset"):
+    with caplog.at_level(logging.WARNING, logger="verl_plugins.dataset"):
         SelectedVideoDataset(
             data_files=[str(selected_parquet)],
             tokenizer=tiny_tokenizer,

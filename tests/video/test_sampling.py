@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selection.video.sampling import (
+from video_decoding.sampling import (
     VideoSampling,
     linspace_like_torch,
     select_frames,

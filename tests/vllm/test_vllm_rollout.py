@@ -26,7 +26,7 @@ def _dataset(tmp_path: Path, clip_factory: Callable[..., Path]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     a = clip_factory("vllm_a", seconds=3, fps=4, event=(1, 2))
     b = clip_factory("vllm_b", seconds=2, fps=4)

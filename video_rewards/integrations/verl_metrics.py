@@ -134,7 +134,7 @@ def _register() -> type | None:
                 "video_rewards.integrations.verl_metrics needs verl 0.9.1: pip install 'video-rlt[verl]'"
             ) from exc
         # verl imports this module from its own __init__ in every process; in a worker whose first import
-        # was another plug-in (e.g. video_rlt.verl_cpu in the rollout actor) verl is still half initialised
+        # was another plug-in (e.g. verl_plugins.cpu in the rollout actor) verl is still half initialised
         # and its trainer package cannot load (ImportError, or ValueError for a not yet registered platform). Only the driver (TaskRunner) picks the trainer class, and
         # there verl is imported first, so nothing is lost by not registering here.
         logger.debug("verl trainer package not importable yet (%s); trainer mode not registered here", exc)

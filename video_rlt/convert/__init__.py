@@ -1,100 +1,16 @@
-"""Turn annotation records into verl ``RLHFDataset`` parquet rows, validating each against the reward contract.
-
-The converters under ``recipes/data/`` are thin command lines over this package: a *reader*
-(:mod:`video_rlt.formats`) turns one public annotation format into :class:`Annotation` records (or
-:class:`Skip` records for rows it cannot read), and :func:`convert` runs every record through the same
-stages (:mod:`~video_rlt.convert.pipeline`) — find the video, find its duration, check the gold moments,
-build and validate the ground truth, build the prompt — keeping the row or recording why it was skipped.
-Nothing is dropped silently: every skip carries a reason code and a detail naming the annotation row, the
-summary counts them, and the CLI always writes them to ``<output>.skipped.jsonl``.
-
-Modules: :mod:`~video_rlt.convert.records` (records and settings), :mod:`~video_rlt.convert.prompts`,
-:mod:`~video_rlt.convert.videos` (finding videos and durations), :mod:`~video_rlt.convert.pipeline`,
-:mod:`~video_rlt.convert.parquet` (schema and writing), :mod:`~video_rlt.convert.cli`.
-
-Row layout (one fixed pyarrow schema, :func:`row_schema`, for every dataset and task, so parquet files from
-different converters concatenate and verl's ``datasets`` reader sees one struct type):
-
-* ``prompt``: ``[{"role": "user", "content": "<video>\\n…task instruction…"}]``;
-* ``videos``: ``[{"video": path, "fps", "max_frames", "min_pixels", "max_pixels", "total_pixels"}]`` —
-  the keys go straight to ``qwen_vl_utils.fetch_video``;
-* ``data_source``; ``reward_model``: ``{"style": "rule", "ground_truth": <contract JSON string>}`` — a JSON
-  string rather than a struct because the contract's task dicts have different keys, and a parquet struct
-  would fill the missing ones with nulls;
-* ``extra_info``: ``index`` (stable: position of the record in the annotation file plus
-  ``--index-offset``, so re-converting after a video goes missing renumbers nothing), ``uid``, ``split``,
-  ``video_id``, ``duration`` (null for a multiple-choice row whose duration nobody stated), ``task``,
-  ``question``, ``source`` (file and line/key of the annotation).
-"""
+"""Deprecated alias of :mod:`dataset_converters` (moved by the layout change, issue #16); import that instead."""
 
 from __future__ import annotations
 
-from video_rlt.convert.cli import add_common_arguments, config_from_args, main, run
-from video_rlt.convert.parquet import (
-    ROW_SCHEMA_FIELDS,
-    merge_parquets,
-    row_schema,
-    skipped_path,
-    write_parquet,
-    write_skipped,
-)
-from video_rlt.convert.pipeline import (
-    FLOAT_NOISE_REL,
-    NOTES,
-    START_CLAMP_S,
-    CheckedMoments,
-    ConversionResult,
-    check_moments,
-    convert,
-)
-from video_rlt.convert.prompts import THINK_ANSWER, build_prompt, lettered_options
-from video_rlt.convert.records import (
-    OPTION_LETTERS,
-    SKIP_REASONS,
-    VIDEO_EXTENSIONS,
-    Annotation,
-    ConversionError,
-    ConvertConfig,
-    Moment,
-    Skip,
-    SkipReason,
-    VideoSettings,
-)
-from video_rlt.convert.videos import VideoIndex, probe_duration, read_duration_table, unchecked_video_path
+import warnings
+from typing import Any
 
-__all__ = [
-    "FLOAT_NOISE_REL",
-    "NOTES",
-    "OPTION_LETTERS",
-    "ROW_SCHEMA_FIELDS",
-    "SKIP_REASONS",
-    "START_CLAMP_S",
-    "THINK_ANSWER",
-    "VIDEO_EXTENSIONS",
-    "Annotation",
-    "CheckedMoments",
-    "ConversionError",
-    "ConversionResult",
-    "ConvertConfig",
-    "Moment",
-    "Skip",
-    "SkipReason",
-    "VideoIndex",
-    "VideoSettings",
-    "add_common_arguments",
-    "build_prompt",
-    "check_moments",
-    "config_from_args",
-    "convert",
-    "lettered_options",
-    "main",
-    "merge_parquets",
-    "probe_duration",
-    "read_duration_table",
-    "row_schema",
-    "run",
-    "skipped_path",
-    "unchecked_video_path",
-    "write_parquet",
-    "write_skipped",
-]
+import dataset_converters as _moved
+from dataset_converters import *  # noqa: F403
+
+warnings.warn("video_rlt.convert moved to dataset_converters", DeprecationWarning, stacklevel=2)
+
+
+def __getattr__(name: str) -> Any:
+    # Names outside the new module's __all__ (private helpers some old code reached for).
+    return getattr(_moved, name)

@@ -1,12 +1,13 @@
-"""``python -m video_rlt.convert merge A.parquet B.parquet ... --output POOL.parquet``."""
+"""Deprecated: ``python -m video_rlt.convert`` is now ``python -m dataset_converters``; this alias still runs it."""
 
 from __future__ import annotations
 
-import sys
+import warnings
 
-from video_rlt.convert.cli import merge_main
+import dataset_converters.__main__ as _moved
+
+warnings.warn("python -m video_rlt.convert moved to dataset_converters", DeprecationWarning, stacklevel=2)
+
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["merge"]:
-        sys.exit("usage: python -m video_rlt.convert merge A.parquet B.parquet ... --output POOL.parquet")
-    sys.exit(merge_main(sys.argv[2:]))
+    raise SystemExit(_moved.main())

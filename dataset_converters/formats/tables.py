@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from video_rlt.convert.records import VIDEO_EXTENSIONS, Moment
+from dataset_converters.records import VIDEO_EXTENSIONS, Moment
 
 
 def number(value: Any) -> float | None:

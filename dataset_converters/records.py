@@ -1,6 +1,6 @@
 """What a reader hands to the conversion, and the settings a conversion runs with.
 
-A reader (:mod:`video_rlt.formats`) turns each row of an annotation file into an :class:`Annotation`, or into
+A reader (:mod:`dataset_converters.formats`) turns each row of an annotation file into an :class:`Annotation`, or into
 a :class:`Skip` naming the row and the reason it cannot be read. :class:`ConvertConfig` is validated once, at
 the command line, and trusted afterwards.
 """

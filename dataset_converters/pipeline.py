@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from video_rlt.convert.prompts import build_prompt, lettered_options
-from video_rlt.convert.records import (
+from dataset_converters.prompts import build_prompt, lettered_options
+from dataset_converters.records import (
     OPTION_LETTERS,
     SKIP_REASONS,
     Annotation,
@@ -31,7 +31,7 @@ from video_rlt.convert.records import (
     Skip,
     SkipReason,
 )
-from video_rlt.convert.videos import VideoIndex, probe_duration, unchecked_video_path
+from dataset_converters.videos import VideoIndex, probe_duration, unchecked_video_path
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from video_rlt.convert.records import Annotation, Moment, Skip
-from video_rlt.formats.choice import choice_fields
-from video_rlt.formats.tables import load_json, pairs, positive, row_source, table_rows
+from dataset_converters.formats.choice import choice_fields
+from dataset_converters.formats.tables import load_json, pairs, positive, row_source, table_rows
+from dataset_converters.records import Annotation, Moment, Skip
 
 Record = Annotation | Skip
 #: What a question with several gold moments becomes: ``all`` of them (default; the official metric takes

@@ -22,14 +22,12 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from .clip import VideoClip
 from .sampling import VideoSampling
-
-if TYPE_CHECKING:
-    from .loader import VideoClip
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +77,6 @@ class FrameCache:
         self, path: str, sampling: VideoSampling, backend: str, resize: str = "exact"
     ) -> VideoClip | None:
         """The cached clip, or ``None`` (absent, stale against the video's size/mtime, or unreadable)."""
-        from .loader import VideoClip
-
         entry = self.entry_path(self.key(path, sampling, backend, resize))
         try:
             stat = os.stat(path)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from video_rlt.convert.records import VIDEO_EXTENSIONS, SkipReason
+from dataset_converters.records import VIDEO_EXTENSIONS, SkipReason
 
 
 class VideoIndex:

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from video_rlt.convert.records import OPTION_LETTERS, Annotation, Skip, SkipReason
-from video_rlt.formats.tables import positive, row_source, table_rows, video_ref
+from dataset_converters.formats.tables import positive, row_source, table_rows, video_ref
+from dataset_converters.records import OPTION_LETTERS, Annotation, Skip, SkipReason
 
 Record = Annotation | Skip
 

@@ -1,6 +1,6 @@
 """A synthetic video task a tiny Qwen2.5-VL can learn on a CPU in minutes (the learning benchmark's task).
 
-Each clip is a real H.264 mp4 (:func:`video_rlt.tiny.make_clip`, 4 s, 56×56) in which a square of one of
+Each clip is a real H.264 mp4 (:func:`rlt_tools.tiny_clips.make_clip`, 4 s, 56×56) in which a square of one of
 four colours is visible during a whole-second interval. Three questions per clip, one ``data_source`` each:
 
 * ``synth_mcq`` — which colour? (``mcq``: ``A. red`` … ``D. yellow``)
@@ -8,7 +8,7 @@ four colours is visible during a whole-second interval. Three questions per clip
 * ``synth_gqa`` — which colour, and when? (``gqa``: ``B [1, 3]``)
 
 Rows are written in verl's RLHFDataset format (the same columns ``recipes/data/*.py`` write), so the same
-parquet feeds ``python -m selection``, ``verl.trainer.main_ppo`` and ``python -m video_rlt.predict``.
+parquet feeds ``python -m selection``, ``verl.trainer.main_ppo`` and ``python -m rlt_tools.predict``.
 :func:`warm_up` gives the tiny model a short supervised start on *separate* clips: it learns the answer
 format and a little of the task, so GRPO rollouts disagree — the regime in which GRPO has a signal.
 Everything is seeded: the same arguments give the same clips, rows and weights.
@@ -80,7 +80,7 @@ def make_clips(video_dir: Path, n: int, seed: int, prefix: str) -> list[SynthCli
     """Write ``n`` clips with seeded random intervals and *balanced* colours (each colour ``n/4`` times, so
     always answering one colour scores chance, 25 %: a policy cannot look better by learning the label mix).
     A file already holding the same clip (its name encodes colour and interval) is reused."""
-    from video_rlt.tiny import make_clip
+    from rlt_tools.tiny_clips import make_clip
 
     rng = random.Random(seed)
     colours = [k % len(COLOURS) for k in range(n)]
@@ -124,7 +124,7 @@ def task_rows(
     clips: Sequence[SynthClip], tasks: Sequence[Task], index_offset: int = 0
 ) -> list[dict[str, Any]]:
     """verl rows: one per clip, the task cycling through ``tasks`` (so a pool holds each task equally)."""
-    from video_rlt.tiny import MAX_PIXELS, MIN_PIXELS
+    from rlt_tools.tiny_model import MAX_PIXELS, MIN_PIXELS
 
     rows = []
     for k, clip in enumerate(clips):

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from video_rlt.convert.records import Skip
+from dataset_converters.records import Skip
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,7 +26,7 @@ ROW_SCHEMA_FIELDS: tuple[tuple[str, str], ...] = (
 
 
 def row_schema() -> pa.Schema:
-    """The one parquet schema every converter writes (see :mod:`video_rlt.convert`)."""
+    """The one parquet schema every converter writes (see :mod:`dataset_converters`)."""
     import pyarrow as pa
 
     video = pa.struct(

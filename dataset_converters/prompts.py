@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from video_rlt.convert.records import OPTION_LETTERS
+from dataset_converters.records import OPTION_LETTERS
 
 THINK_ANSWER = "Think step by step inside <think> </think> tags, then give the final answer inside <answer> </answer> tags."
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from video_rlt.convert.records import Annotation, Skip
-from video_rlt.formats.tables import load_json, number, pair, positive
+from dataset_converters.formats.tables import load_json, number, pair, positive
+from dataset_converters.records import Annotation, Skip
 
 Record = Annotation | Skip
 

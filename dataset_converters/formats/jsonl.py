@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from video_rlt.convert.records import VIDEO_EXTENSIONS, Annotation, Skip
-from video_rlt.formats.choice import strip_letters
-from video_rlt.formats.tables import number, pair, pairs
+from dataset_converters.formats.choice import strip_letters
+from dataset_converters.formats.tables import number, pair, pairs
+from dataset_converters.records import VIDEO_EXTENSIONS, Annotation, Skip
 
 Record = Annotation | Skip
 

@@ -8,10 +8,10 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from video_rlt.convert.parquet import merge_parquets, skipped_path, write_parquet, write_skipped
-from video_rlt.convert.pipeline import ConversionResult, convert
-from video_rlt.convert.records import Annotation, ConversionError, ConvertConfig, Skip, VideoSettings
-from video_rlt.convert.videos import read_duration_table
+from dataset_converters.parquet import merge_parquets, skipped_path, write_parquet, write_skipped
+from dataset_converters.pipeline import ConversionResult, convert
+from dataset_converters.records import Annotation, ConversionError, ConvertConfig, Skip, VideoSettings
+from dataset_converters.videos import read_duration_table
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def main(
 
 def merge_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m video_rlt.convert merge",
+        prog="python -m dataset_converters merge",
         description="Concatenate converted parquet files (extra_info.index must stay unique).",
     )
     parser.add_argument("inputs", nargs="+", type=Path)
