@@ -295,6 +295,11 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
 
     workdir, rows = Path(args.workdir), pq.read_metadata(args.dataset).num_rows
     options = VLLM_OPTIONS if args.engine == "vllm" else {}
+    if args.engine == "hf" and args.torch_threads:
+        import torch
+
+        # On a shared machine two intra-op threads stall whenever another job takes a core: one is steadier.
+        torch.set_num_threads(args.torch_threads)
     started = time.perf_counter()
     engine = CountingEngine(make_engine(args.engine, args.model, **options))
     load = time.perf_counter() - started
@@ -348,7 +353,7 @@ def engine_bench(args: argparse.Namespace, engine: str, workdir: Path) -> float:
         python, __file__, "--engine-worker", "--engine", engine, "--model", str(model), "--dataset", str(dataset),
         "--workdir", str(workdir / engine), "--engine-n", str(args.engine_n), "--max-tokens", str(args.max_tokens),
         "--temperature", str(args.temperature), "--engine-min-std", str(args.engine_min_std),
-        "--engine-repeats", str(args.engine_repeats), "--seed", str(args.seed),
+        "--engine-repeats", str(args.engine_repeats), "--seed", str(args.seed), "--torch-threads", str(args.torch_threads),
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -405,6 +410,7 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=TEMPERATURE)
     parser.add_argument("--engine-min-std", type=float, default=0.1, help="--min-std of the adaptive run")
     parser.add_argument("--engine-repeats", type=int, default=3, help="timed runs per mode (median)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="hf engine: torch threads (0: torch's)")
     # The engine part runs itself again in the engine's interpreter (vLLM lives in .venv-vllm).
     parser.add_argument("--engine-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)

@@ -1,4 +1,7 @@
-"""A short in-process GRPO run on the synthetic video task, scored through the real verl reward path.
+"""CI learning smoke test: a short GRPO run on the synthetic video task must raise the reward, and the same
+run with the reward negated or the ground truths misaligned must not.
+
+The run is in process and scored through the real verl reward path.
 
 What is real: the clips (mp4 written and decoded as verl's rollout decodes them), the warmed tiny
 Qwen2.5-VL, sampling with ``generate``, the verl ``DataProto`` batch in the agent loop's layout, our
@@ -13,11 +16,13 @@ distribution machinery of ``main_ppo`` (Ray, FSDP, the rollout server), which th
   response/ground-truth misalignment in the batch), so no consistent mapping can be learned.
 
 The curve returned is always the *true* reward of the sampled responses (what the metric logs should show).
+Expected behaviour (measured, 16 grounded-QA rows × 8 rollouts, 16 steps, lr 1e-3 from the 400-step warm
+start): the true reward rises by ≈ 0.09 (accuracy 0.49 → 0.68); shuffled, it falls by ≈ 0.04 (accuracy
+towards chance); negated, it collapses to 0 within 8 steps.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pytest
 import torch
 
 Corruption = Literal["none", "negate", "shuffle"]
@@ -84,7 +90,7 @@ def _batch(
                         torch.ones(ids.numel() + valid),
                         torch.zeros(r.numel() - valid),
                     ]
-                )  # fmt: skip
+                )
             )
     prompt_t = torch.stack(prompt_rows).long()
     mask = torch.stack(masks).long()
@@ -145,12 +151,19 @@ def run_grpo(
             for x in inputs:
                 ids = x["input_ids"].repeat(cfg.n, 1)
                 out = model.generate(
-                    input_ids=ids, attention_mask=torch.ones_like(ids),
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
                     pixel_values_videos=x["pixel_values_videos"].repeat(cfg.n, 1),
                     video_grid_thw=x["video_grid_thw"].repeat(cfg.n, 1),
-                    max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature,
-                    top_p=1.0, top_k=0, eos_token_id=eos, pad_token_id=pad, suppress_tokens=suppressed,
-                )  # fmt: skip
+                    max_new_tokens=cfg.max_new_tokens,
+                    do_sample=True,
+                    temperature=cfg.temperature,
+                    top_p=1.0,
+                    top_k=0,
+                    eos_token_id=eos,
+                    pad_token_id=pad,
+                    suppress_tokens=suppressed,
+                )
                 outs.append(out[:, ids.shape[1] :])
         width = max(o.shape[1] for o in outs)
         responses = torch.cat([torch.nn.functional.pad(o, (0, width - o.shape[1]), value=pad) for o in outs])
@@ -211,26 +224,59 @@ def _score(manager: Any, data: Any) -> list[dict[str, Any]]:
     return list(manager.loop.run_until_complete(rows()))
 
 
-def gqa_rows(video_dir: Path, n: int, seed: int, index_offset: int) -> list[dict[str, Any]]:
-    from rlt_tools import learning_task as lt
+WARM_STEPS, WARM_LR = 400, 2e-3
+ROWS = 16
+STEPS = 16
+#: "Rises": last quarter minus first quarter of the per-step mean reward, and a Welch t of the two quarters.
+MIN_GAIN, MIN_T = 0.04, 3.0
+#: "Does not rise": a control's gain stays below this (a misaligned run measured -0.04).
+MAX_CONTROL_GAIN = 0.01
 
-    return lt.task_rows(lt.make_clips(video_dir, n, seed=seed, prefix=f"s{seed}_"), ("gqa",), index_offset)
+
+def quarters(curve: Sequence[float]) -> tuple[float, float]:
+    """(gain, Welch t) of the last quarter of ``curve`` against its first quarter.
+
+    >>> quarters([0.0, 0.1, 0.0, 0.1, 0.5, 0.6, 0.5, 0.6])[0]
+    0.5
+    """
+    q = max(2, len(curve) // 4)
+    first, last = np.asarray(curve[:q]), np.asarray(curve[-q:])
+    gain = float(last.mean() - first.mean())
+    se = float(np.sqrt(first.var(ddof=1) / q + last.var(ddof=1) / q))
+    return round(gain, 6), (gain / se if se > 0 else float("inf") * np.sign(gain))
 
 
-if __name__ == "__main__":  # measuring the loop by hand: python tests/learning/grpo_loop.py WARM_DIR OUT
-    import sys
-    import time
-
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     from rlt_tools import learning_task as lt
     from rlt_tools.tiny_model import build_tiny_model
 
-    out = Path(sys.argv[1])
+    out = tmp_path_factory.mktemp("learning")
     warm_rows = lt.task_rows(lt.make_clips(out / "videos", 48, seed=101, prefix="warm"), lt.TASKS)
-    model_dir = lt.warm_up(build_tiny_model(), warm_rows, out / "warm", steps=400, lr=2e-3, seed=0)
-    rows = gqa_rows(out / "videos", int(sys.argv[2]), 202, 10_000)
-    kwargs = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-    for corrupt in sys.argv[3].split(","):
-        t = time.time()
-        res = run_grpo(model_dir, rows, LoopConfig(), corrupt, kwargs)  # type: ignore[arg-type]
-        print(corrupt, round(time.time() - t, 1), "s", [round(r, 3) for r in res.reward],
-              [round(a, 3) for a in res.accuracy], flush=True)  # fmt: skip
+    model_dir = lt.warm_up(build_tiny_model(), warm_rows, out / "warm", steps=WARM_STEPS, lr=WARM_LR, seed=0)
+    rows = lt.task_rows(lt.make_clips(out / "videos", ROWS, seed=202, prefix="pool"), ("gqa",), 10_000)
+    return model_dir, rows
+
+
+@pytest.fixture(scope="module")
+def runs(setup: tuple[Path, list[dict[str, Any]]]) -> dict[str, LoopResult]:
+    model_dir, rows = setup
+    cfg = LoopConfig(steps=STEPS)
+    return {c: run_grpo(model_dir, rows, cfg, c) for c in ("none", "shuffle", "negate")}
+
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_the_reward_rises(runs: dict[str, LoopResult]) -> None:
+    gain, t = quarters(runs["none"].reward)
+    assert gain >= MIN_GAIN and t >= MIN_T, (gain, t, runs["none"].reward)
+    # The rise is the task, not the format alone: the accuracy of the answer letter rises too.
+    assert quarters(runs["none"].accuracy)[0] >= MIN_GAIN, runs["none"].accuracy
+
+
+@pytest.mark.parametrize("control", ["shuffle", "negate"])
+def test_a_corrupted_signal_does_not_raise_it(runs: dict[str, LoopResult], control: str) -> None:
+    gain, _ = quarters(runs[control].reward)
+    assert gain <= MAX_CONTROL_GAIN, (control, gain, runs[control].reward)
+    assert runs[control].reward[0] == pytest.approx(runs["none"].reward[0])  # same start, same first samples
