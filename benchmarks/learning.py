@@ -79,14 +79,14 @@ class Settings:
 # which rows a step happened to draw); lr 1e-3 (2e-3 broke the answer format within a step).
 QUICK = Settings(
     arms=("full",), seeds=(0,), n_warm=48, n_pool=16, n_eval=96, subset=16,
-    warmup_steps=400, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
+    warmup_steps=200, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
     pool_tasks=("gqa",),
 )  # fmt: skip
 # Full: a 48-row pool; the selected and random arms train on 16 of its rows, the full arm on all 48 (three
 # batches per epoch), with the same steps, batch size and seeds.
 FULL = Settings(
     arms=ARMS, seeds=(0, 1, 2), n_warm=48, n_pool=48, n_eval=96, subset=16,
-    warmup_steps=400, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
+    warmup_steps=200, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
     pool_tasks=("gqa",),
 )  # fmt: skip
 

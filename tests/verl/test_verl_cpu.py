@@ -198,7 +198,6 @@ def test_identical_requests_share_one_generate(
 
     monkeypatch.setattr(server, "_generate_rows", counting)
     ids, videos = video_prompt
-    other_ids = [*ids[:-1], ids[-1]]  # same ids, but greedy: a different group
     params = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "logprobs": True}
 
     async def burst() -> list[Any]:
@@ -207,7 +206,7 @@ def test_identical_requests_share_one_generate(
             for i in range(6)
         ]
         greedy = server.generate(
-            prompt_ids=other_ids,
+            prompt_ids=ids,  # the same prompt, greedy: another group
             sampling_params={**params, "temperature": 0},
             request_id="g",
             video_data=videos,
