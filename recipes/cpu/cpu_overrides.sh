@@ -29,6 +29,9 @@ VERL_CPU_OVERRIDES=(
   actor_rollout_ref.actor.strategy=fsdp2
   actor_rollout_ref.ref.strategy=fsdp2
   actor_rollout_ref.actor.fsdp_config.use_torch_compile=False
+  # FSDP's default bf16 compute is slow on CPUs and makes the actor's log-probs differ from the fp32 rollout's.
+  # Measured on the learning benchmark (128 rollouts/step): update_actor 22.8 s -> 4.6 s, step 38.6 s -> 17 s.
+  "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}"
   # Offloading parameters "to CPU" is meaningless here and FSDP's offload path expects a device.
   actor_rollout_ref.actor.fsdp_config.param_offload=False
   actor_rollout_ref.actor.fsdp_config.optimizer_offload=False
