@@ -73,20 +73,20 @@ class Settings:
     pool_tasks: tuple[Task, ...] = ("mcq", "tvg", "gqa")  # tasks of the GRPO pool (held-out keeps all three)
 
 
-# Measured choices (README "Does it learn?"): a 400-step warm-up on 48 clips leaves the model in format and
+# Measured choices (README "Does it learn?"): a 300-step warm-up on 48 clips leaves the model in format and
 # above chance (longer over-fits those clips); grounded QA is the pool task (its letter and its span both
 # have room to improve); a batch is the whole 16-row training set (its reward curve is not dominated by
 # which rows a step happened to draw); lr 1e-3 (2e-3 broke the answer format within a step).
 QUICK = Settings(
     arms=("full",), seeds=(0,), n_warm=48, n_pool=16, n_eval=96, subset=16,
-    warmup_steps=200, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
+    warmup_steps=300, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
     pool_tasks=("gqa",),
 )  # fmt: skip
 # Full: a 48-row pool; the selected and random arms train on 16 of its rows, the full arm on all 48 (three
 # batches per epoch), with the same steps, batch size and seeds.
 FULL = Settings(
     arms=ARMS, seeds=(0, 1, 2), n_warm=48, n_pool=48, n_eval=96, subset=16,
-    warmup_steps=200, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
+    warmup_steps=300, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
     pool_tasks=("gqa",),
 )  # fmt: skip
 
