@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from learning_report import constant_predictions, plot, quarter_gain, summarize, table  # noqa: E402
+
 logger = logging.getLogger("benchmarks.learning")
 PY = sys.executable
 ARMS = ("selected", "random", "full")
@@ -69,6 +71,12 @@ class Settings:
     n: int
     lr: float
     min_std: float
+    # Prompts per PPO update (batch / mini_batch optimizer steps per GRPO step). Measured with 4: the reward
+    # fell 0.48 -> 0.11 after the first step and the policy collapsed (informative groups 0.9 -> 0.1).
+    mini_batch: int = 16
+    # verl agent-loop worker processes; 2 measured slower on 2 cores (step ≈ 21 s vs 18 s: they compete with
+    # the rollout server).
+    agent_workers: int = 1
     max_tokens: int = 24
     pool_tasks: tuple[Task, ...] = ("mcq", "tvg", "gqa")  # tasks of the GRPO pool (held-out keeps all three)
 
@@ -83,10 +91,11 @@ QUICK = Settings(
     pool_tasks=("gqa",),
 )  # fmt: skip
 # Full: a 48-row pool; the selected and random arms train on 16 of its rows, the full arm on all 48 (three
-# batches per epoch), with the same steps, batch size and seeds.
+# batches per epoch), with the same steps, batch size and seeds. 16 steps (not 20): nine runs of ≈ 18 s per
+# step plus ≈ 70 s of start-up and evaluation each must fit the 60-minute budget on 2 cores.
 FULL = Settings(
     arms=ARMS, seeds=(0, 1, 2), n_warm=48, n_pool=48, n_eval=96, subset=16,
-    warmup_steps=300, warmup_lr=2e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
+    warmup_steps=300, warmup_lr=2e-3, steps=16, batch=16, n=8, lr=1e-3, min_std=0.1,
     pool_tasks=("gqa",),
 )  # fmt: skip
 
@@ -219,14 +228,16 @@ def train(
     overrides = [
         f"trainer.total_training_steps={s.steps}", f"trainer.save_freq={s.steps}", "trainer.test_freq=-1",
         f"trainer.default_local_dir={ckpt}", "actor_rollout_ref.actor.checkpoint.save_contents=[model,extra,hf_model]",
-        # The arms are already selected offline: verl's plain dataset, no second filter.
-        "data.custom_cls.path=null", "data.custom_cls.name=null",
+        # The arms are already selected offline: no second filter, but the project's video loader, so the
+        # agent loop reads each clip's frames from the frame cache instead of decoding it for every rollout.
+        "data.custom_cls.name=VideoRLHFDataset",
         f"data.train_batch_size={s.batch}", f"data.max_response_length={s.max_tokens}", f"data.seed={seed}",
         # The synthetic prompts are ≤ 120 tokens with their video; verl pads every prompt to this length.
         "data.max_prompt_length=160",
+        f"actor_rollout_ref.rollout.agent.num_workers={s.agent_workers}",
         f"actor_rollout_ref.rollout.n={s.n}", "actor_rollout_ref.rollout.temperature=1.0",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={s.batch}",
-        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={s.batch * s.n}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={s.mini_batch}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={s.mini_batch * s.n}",
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={s.batch * s.n}",
         f"actor_rollout_ref.actor.optim.lr={s.lr}",
         "trainer.v1.trainer_mode=video_rewards", f"+trainer.reward_metrics.min_std={s.min_std}",
@@ -242,93 +253,22 @@ def train(
 
 
 # ----------------------------------------------------------------------------------------- evaluation
-def heldout(model: Path, eval_file: Path, out: Path, s: Settings) -> dict[str, Any]:
-    """Greedy predictions + ``video_rewards.evaluate``; returns the summary and the per-source metrics."""
+def heldout(model: Path | None, eval_file: Path, out: Path, s: Settings) -> dict[str, Any]:
+    """Greedy predictions + ``video_rewards.evaluate``; returns the summary and the per-source metrics.
+
+    ``model=None``: the constant answers of :data:`learning_report.CONSTANT_ANSWERS` (no model, no video)."""
     predictions, metrics_file = out / "predictions.jsonl", out / "metrics.json"
-    run([PY, "-m", "rlt_tools.predict", "--dataset", str(eval_file), "--model", str(model), "--engine", "hf",
-         "--max-tokens", str(s.max_tokens), "--output", str(predictions)], out / "predict.log")  # fmt: skip
+    if model is None:
+        from rlt_tools.learning_task import read_rows
+
+        constant_predictions(read_rows(eval_file), predictions)
+    else:
+        run([PY, "-m", "rlt_tools.predict", "--dataset", str(eval_file), "--model", str(model), "--engine", "hf",
+             "--max-tokens", str(s.max_tokens), "--output", str(predictions)], out / "predict.log")  # fmt: skip
     run([PY, "-m", "video_rewards.evaluate", "--predictions", str(predictions), "--output", str(metrics_file)],
         out / "evaluate.log")  # fmt: skip
     per_source = json.loads(metrics_file.read_text())
     return {"summary": summarize(per_source), "per_source": per_source}
-
-
-def summarize(per_source: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Row-weighted means over the sources that have each metric (percent).
-
-    >>> summarize({"a": {"accuracy": 50.0, "count": 2}, "b": {"accuracy": 100.0, "mIoU": 40.0, "count": 2}})
-    {'accuracy': 75.0, 'mIoU': 40.0, 'R1@0.5': nan}
-    """
-    out = {}
-    for key in ("accuracy", "mIoU", "R1@0.5"):
-        pairs = [(m[key], m["count"]) for m in per_source.values() if key in m]
-        total = sum(c for _, c in pairs)
-        out[key] = round(sum(v * c for v, c in pairs) / total, 2) if total else float("nan")
-    return out
-
-
-# ------------------------------------------------------------------------------------------- reporting
-def quarter_gain(curve: Sequence[float]) -> float:
-    """Mean of the last quarter minus mean of the first quarter.
-
-    >>> quarter_gain([0.0, 0.0, 1.0, 1.0])
-    1.0
-    """
-    q = max(1, len(curve) // 4)
-    return sum(curve[-q:]) / q - sum(curve[:q]) / q
-
-
-def table(result: dict[str, Any]) -> str:
-    lines = [
-        "| arm | seeds | train reward first→last quarter | held-out accuracy | held-out mIoU | held-out R1@0.5 |",
-        "|---|---|---|---|---|---|",
-    ]
-    before = result["heldout"]["before"]
-    lines.append(
-        f"| warm start (before GRPO) | – | – | {before['accuracy']:.1f} | {before['mIoU']:.1f} | {before['R1@0.5']:.1f} |"
-    )
-    for arm, runs in result["arms"].items():
-
-        def mean(key: str, runs: list[dict[str, Any]] = runs) -> str:
-            vals = [r["after"][key] for r in runs]
-            m = sum(vals) / len(vals)
-            spread = (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
-            return f"{m:.1f} ± {spread:.1f}" if len(vals) > 1 else f"{m:.1f}"
-
-        curves = [r["reward_curve"] for r in runs]
-        q = max(1, len(curves[0]) // 4)
-        first = sum(sum(c[:q]) / q for c in curves) / len(curves)
-        last = sum(sum(c[-q:]) / q for c in curves) / len(curves)
-        lines.append(
-            f"| {arm} ({runs[0]['train_rows']} rows) | {len(runs)} | {first:.3f} → {last:.3f} | "
-            f"{mean('accuracy')} | {mean('mIoU')} | {mean('R1@0.5')} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for arm, runs in result["arms"].items():
-        curves = np.array([r["reward_curve"] for r in runs], dtype=float)
-        steps = np.arange(1, curves.shape[1] + 1)
-        mean = curves.mean(axis=0)
-        ax.plot(steps, mean, label=f"{arm} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
-        if len(runs) > 1:
-            ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), alpha=0.2)
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("mean training reward (critic/score/mean)")
-    ax.set_title("Tiny Qwen2.5-VL, synthetic video task, GRPO on CPU (verl main_ppo)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t = time.monotonic()
     before = heldout(model, files["eval"], out / "eval" / "before", s)
     timings["heldout_eval_s"] = round(time.monotonic() - t, 1)
-    logger.info("before GRPO: %s", before["summary"])
+    constant = heldout(None, files["eval"], out / "eval" / "constant", s)
+    logger.info("before GRPO: %s; constant answers: %s", before["summary"], constant["summary"])
     t = time.monotonic()
     trains = arm_files(s, model, files["pool"], out)
     timings["selection_s"] = round(time.monotonic() - t, 1)
@@ -412,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reward_gain_first_to_last_quarter": first["reward_gain_first_to_last_quarter"],
         "heldout": {"before": before["summary"], "after": first["after"]},
         "heldout_before_per_source": before["per_source"],
+        "heldout_constant_answer": constant["summary"],
+        "heldout_constant_answer_per_source": constant["per_source"],
         "metric_keys": sorted(metric_keys),
         "arms": arms,
         "timings": {**timings, "total_s": round(time.monotonic() - started, 1)},

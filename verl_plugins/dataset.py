@@ -14,6 +14,8 @@ that pass every configured rule (:class:`SelectionFilterConfig`, rules and check
 file exists, that ``extra_info.index`` does not repeat and that the statistics are valid numbers, naming
 the bad rows; and that each file written by ``selection select`` still holds the rows it recorded.
 
+:class:`VideoRLHFDataset` is the same dataset without the filter (the project's video loader only).
+
 The rules apply to the training files; a validation file (``data.val_files`` differing from
 ``data.train_files``) is only checked for videos unless ``data.selection.apply_to_val=true``. Video decoding
 goes through :class:`video_decoding.verl_hook.QwenVideoMixin` (the project's video loader).
@@ -37,7 +39,13 @@ logger = logging.getLogger(__name__)
 # verl configures the root logger at WARNING; the kept/dropped report is what a user checks first.
 logger.setLevel(os.getenv("VIDEO_RLT_LOGGING_LEVEL", "INFO"))
 
-__all__ = ["SelectedVideoDataset", "SelectionFilterConfig", "SelectionReport", "select_rows"]
+__all__ = [
+    "SelectedVideoDataset",
+    "SelectionFilterConfig",
+    "SelectionReport",
+    "VideoRLHFDataset",
+    "select_rows",
+]
 
 
 def _dataset_base() -> type:
@@ -45,13 +53,23 @@ def _dataset_base() -> type:
 
     from video_decoding.verl_hook import QwenVideoMixin
 
-    class _Base(QwenVideoMixin, RLHFDataset):
-        pass
+    class VideoRLHFDataset(QwenVideoMixin, RLHFDataset):
+        """verl's ``RLHFDataset`` with the project's video loader and nothing else: every row is kept.
 
-    return _Base
+        For data that is already selected (or not to be): ``data.custom_cls.name=VideoRLHFDataset``. Without a
+        ``data.custom_cls``, verl decodes each video with qwen-vl-utils, once per rollout, and
+        ``$VIDEO_RLT_FRAME_CACHE`` is not used.
+        """
+
+    VideoRLHFDataset.__module__ = __name__
+    VideoRLHFDataset.__qualname__ = "VideoRLHFDataset"  # pickled by reference (Ray) under its public name
+    return VideoRLHFDataset
 
 
-class SelectedVideoDataset(_dataset_base()):  # type: ignore[misc]
+VideoRLHFDataset = _dataset_base()
+
+
+class SelectedVideoDataset(VideoRLHFDataset):  # type: ignore[misc,valid-type]
     """``RLHFDataset`` (with the project's video loader) that keeps the selected rows.
 
     The filter runs when the files are read (before verl's optional prompt-length filter), in the driver;

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verl_plugins.dataset import SelectedVideoDataset, SelectionFilterConfig, select_rows
+from verl_plugins.dataset import SelectedVideoDataset, SelectionFilterConfig, VideoRLHFDataset, select_rows
 from verl_plugins.selection_filter import verify_selected_file
 
 from .conftest import KEPT_ROWS, MIN_STD, SELECTED_ROWS
@@ -183,6 +183,40 @@ def test_dataset_keeps_exactly_the_selected_rows(
     assert images is None and len(videos) == 1
     frames, _metadata = videos[0]
     assert frames.ndim == 4 and frames.shape[0] >= 2
+
+
+def test_plain_video_dataset_keeps_every_row_and_decodes_once_through_the_cache(
+    selected_parquet: Path,
+    tiny_tokenizer: Any,
+    tiny_processor: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``VideoRLHFDataset``: no filter (even with score columns and a min_std set), the project's loader,
+    and ``$VIDEO_RLT_FRAME_CACHE`` honoured (plain verl decodes with qwen-vl-utils on every rollout)."""
+    from video_decoding.cache import FrameCache
+
+    monkeypatch.setenv("VIDEO_RLT_FRAME_CACHE", str(tmp_path / "frames"))
+    ds = VideoRLHFDataset(
+        data_files=[str(selected_parquet)],
+        tokenizer=tiny_tokenizer,
+        config=data_config(selected_parquet, min_std=0.99),
+        processor=tiny_processor,
+    )
+    assert len(ds) == len(SELECTED_ROWS)
+    assert not hasattr(ds, "selection_report") or ds.selection_report is None
+    assert issubclass(SelectedVideoDataset, VideoRLHFDataset)
+    assert VideoRLHFDataset.__qualname__ == "VideoRLHFDataset"
+    messages = ds[0]["raw_prompt"]
+    decoded = [
+        asyncio.run(
+            VideoRLHFDataset.process_multi_modal_info(messages, image_patch_size=14, config=ds.config)
+        )
+        for _ in range(2)
+    ]
+    assert FrameCache(tmp_path / "frames").stats().entries == 1  # the second call read the first one's frames
+    (first, _), (second, _) = decoded[0][1][0], decoded[1][1][0]
+    assert first.dtype == second.dtype and bool((first == second).all())
 
 
 def test_dataset_errors_on_empty_result(

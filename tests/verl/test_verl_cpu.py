@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import verl_plugins.cpu as verl_cpu
-from verl_plugins.cpu.patches import patch_nested_position_ids
+from verl_plugins.cpu.patches import REPLAY_POLL_SECONDS, patch_nested_position_ids, patch_replay_buffer_poll
 
 PROBE = r"""
 import torch, torch.distributed as dist, verl
@@ -81,6 +81,34 @@ def test_equal_length_vlm_position_ids_survive_minibatch_selection(lengths: list
     picked = tensordict_utils.index_select_tensor_dict(data, [3, 1])
     got = picked["position_ids"].unbind()
     assert torch.equal(got[0], rows[3]) and torch.equal(got[1], rows[1])
+
+
+def test_replay_buffer_polls_faster_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+
+    monkeypatch.setattr(ReplayBuffer, "__init__", ReplayBuffer.__init__)  # restored after the test
+    kwargs: dict[str, Any] = {
+        "trainer_mode": "sync",
+        "trainer_config": OmegaConf.create({}),
+        "max_off_policy_threshold": None,
+        "max_off_policy_strategy": "drop",
+        "sampler_kwargs": OmegaConf.create({}),
+    }
+    assert ReplayBuffer(**kwargs).poll_interval == 2.0  # verl's own default
+    monkeypatch.delenv("VERL_CPU_REPLAY_POLL_S", raising=False)
+    assert patch_replay_buffer_poll() == REPLAY_POLL_SECONDS
+    assert ReplayBuffer(**kwargs).poll_interval == REPLAY_POLL_SECONDS
+    assert ReplayBuffer(**kwargs, poll_interval=1.5).poll_interval == 1.5
+    assert ReplayBuffer(*kwargs.values(), 1.5).poll_interval == 1.5  # positional too
+    monkeypatch.setenv("VERL_CPU_REPLAY_POLL_S", "0.75")
+    assert patch_replay_buffer_poll() == 0.75  # patching twice wraps verl's __init__, not the last wrapper
+    assert ReplayBuffer(**kwargs).poll_interval == 0.75
+    monkeypatch.setenv("VERL_CPU_REPLAY_POLL_S", "soon")
+    with pytest.raises(ValueError, match="VERL_CPU_REPLAY_POLL_S='soon'"):
+        patch_replay_buffer_poll()
+    with pytest.raises(ValueError, match="must be > 0"):
+        patch_replay_buffer_poll(0.0)
 
 
 # ---- the hf rollout server, in process ---------------------------------------------------------------

@@ -21,7 +21,9 @@ no installed file is modified:
    fp32 with the video inputs (``pixel_values_videos``/``video_grid_thw``), returning log-probs, and taking the
    actor's weights at every weight sync;
 5. a TransferQueue fix for VLM 3-D ``position_ids`` (see :func:`~verl_plugins.cpu.patches.patch_nested_position_ids`);
-6. FSDP2's CPU offload policy without pinned memory (pinning needs CUDA).
+6. FSDP2's CPU offload policy without pinned memory (pinning needs CUDA);
+7. the sync replay buffer polls for finished rollouts every 0.5 s instead of 2 s
+   (:func:`~verl_plugins.cpu.patches.patch_replay_buffer_poll`; ``$VERL_CPU_REPLAY_POLL_S``).
 
 The version check is strict: every fix above was written against verl 0.9.1's internals.
 """
@@ -33,7 +35,7 @@ import os
 import threading
 
 from verl_plugins.cpu.hf_rollout import ROLLOUT_NAME, HFGenerateServer, register_rollout
-from verl_plugins.cpu.patches import patch_nested_position_ids, patch_trl_probe
+from verl_plugins.cpu.patches import patch_nested_position_ids, patch_replay_buffer_poll, patch_trl_probe
 from verl_plugins.cpu.platform import (
     PLATFORM_NAME,
     make_platform_class,
@@ -72,6 +74,7 @@ def install() -> None:
         register_fsdp_engines()
         patch_nested_position_ids()
         patch_trl_probe()
+        patch_replay_buffer_poll()
         register_rollout()
         _installed = True
         logger.info("verl_plugins.cpu: CPU platform, gloo, FSDP(cpu) engines and rollout.name=hf installed")
