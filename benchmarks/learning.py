@@ -33,6 +33,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -100,6 +101,15 @@ FULL = Settings(
 )  # fmt: skip
 
 
+#: ``--resume``: reuse every finished stage found under ``--out`` (warm model, held-out metrics, selection, runs
+#: with their held-out metrics), so an interrupted full run continues where it stopped.
+RESUME: list[bool] = []
+
+
+def finished(path: Path) -> bool:
+    return bool(RESUME) and path.is_file()
+
+
 #: ``--lock FILE``: hold this ``flock`` only while a heavy command runs, so a long benchmark on a shared
 #: machine lets other jobs in between its stages (``flock FILE python benchmarks/learning.py`` holds it all).
 LOCK: list[Path] = []
@@ -155,6 +165,8 @@ def warm_model(s: Settings, files: dict[str, Path], out: Path) -> Path:
     from rlt_tools.learning_task import read_rows, warm_up
     from rlt_tools.tiny_model import build_tiny_model
 
+    if finished(out / "warm_model" / "config.json"):
+        return out / "warm_model"
     rows = read_rows(files["warm"])
     with heavy():
         return warm_up(
@@ -173,7 +185,9 @@ def arm_files(s: Settings, model: Path, pool: Path, out: Path) -> dict[str, Path
         rows = pd.read_parquet(pool)
         files["random"] = out / "data" / "random.parquet"
         rows.iloc[sorted(random.Random(7).sample(range(len(rows)), s.subset))].to_parquet(files["random"])
-    if "selected" in s.arms:
+    if "selected" in s.arms and finished(out / "selection" / "selected.parquet"):
+        files["selected"] = out / "selection" / "selected.parquet"
+    elif "selected" in s.arms:
         sel, logs = out / "selection", out / "logs"
         run([PY, "-m", "selection", "rollout", "--dataset", str(pool), "--model", str(model), "--engine", "hf",
              "--n", str(s.n), "--max-tokens", str(s.max_tokens), "--temperature", "1.0",
@@ -258,6 +272,9 @@ def heldout(model: Path | None, eval_file: Path, out: Path, s: Settings) -> dict
 
     ``model=None``: the constant answers of :data:`learning_report.CONSTANT_ANSWERS` (no model, no video)."""
     predictions, metrics_file = out / "predictions.jsonl", out / "metrics.json"
+    if finished(metrics_file):
+        per_source = json.loads(metrics_file.read_text())
+        return {"summary": summarize(per_source), "per_source": per_source}
     if model is None:
         from rlt_tools.learning_task import read_rows
 
@@ -278,10 +295,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arms", help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--seeds", help="comma-separated seeds (default 0 with --quick, else 0,1,2)")
     parser.add_argument("--steps", type=int, help="GRPO steps per run")
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse the finished stages and runs under --out"
+    )
     parser.add_argument("--lock", type=Path, help="flock this file around each heavy stage (shared machines)")
     args = parser.parse_args(argv)
     if args.lock:
         LOCK.append(args.lock)
+    if args.resume:
+        RESUME.append(True)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     s = QUICK if args.quick else FULL
     if args.arms:
@@ -319,13 +341,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in s.seeds:
             run_dir = out / "runs" / f"{arm}_seed{seed}"
             t = time.monotonic()
-            trained, log = train(s, model, trains[arm], files["eval"], run_dir, seed)
-            train_s = time.monotonic() - t
+            train_s: float | None = None  # None: a run trained before (--resume), its log and metrics reused
+            if finished(run_dir / "eval" / "metrics.json"):
+                log = (run_dir / "main_ppo.log").read_text(errors="replace")
+                after = heldout(None, files["eval"], run_dir / "eval", s)
+            else:
+                # A run stopped half-way leaves a checkpoint verl would resume from: start it afresh.
+                shutil.rmtree(run_dir, ignore_errors=True)
+                trained, log = train(s, model, trains[arm], files["eval"], run_dir, seed)
+                train_s = time.monotonic() - t
+                after = heldout(trained, files["eval"], run_dir / "eval", s)
             steps = step_metrics(log)
             for fields in steps.values():
                 metric_keys.update(fields)
             curve = [steps[k].get("critic/score/mean", float("nan")) for k in sorted(steps)]
-            after = heldout(trained, files["eval"], run_dir / "eval", s)
             arms.setdefault(arm, []).append(
                 {
                     "seed": seed,
@@ -339,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "before": before["summary"],
                     "after": after["summary"],
                     "after_per_source": after["per_source"],
-                    "train_seconds": round(train_s, 1),
+                    "train_seconds": None if train_s is None else round(train_s, 1),
                 }
             )
             logger.info("%s seed %d: reward %s → after %s", arm, seed, curve, after["summary"])
