@@ -273,8 +273,7 @@ def heldout(model: Path | None, eval_file: Path, out: Path, s: Settings) -> dict
     ``model=None``: the constant answers of :data:`learning_report.CONSTANT_ANSWERS` (no model, no video)."""
     predictions, metrics_file = out / "predictions.jsonl", out / "metrics.json"
     if finished(metrics_file):
-        per_source = json.loads(metrics_file.read_text())
-        return {"summary": summarize(per_source), "per_source": per_source}
+        return read_metrics(metrics_file)
     if model is None:
         from rlt_tools.learning_task import read_rows
 
@@ -284,6 +283,11 @@ def heldout(model: Path | None, eval_file: Path, out: Path, s: Settings) -> dict
              "--max-tokens", str(s.max_tokens), "--output", str(predictions)], out / "predict.log")  # fmt: skip
     run([PY, "-m", "video_rewards.evaluate", "--predictions", str(predictions), "--output", str(metrics_file)],
         out / "evaluate.log")  # fmt: skip
+    return read_metrics(metrics_file)
+
+
+def read_metrics(metrics_file: Path) -> dict[str, Any]:
+    """The summary and per-source metrics of a ``video_rewards.evaluate`` output."""
     per_source = json.loads(metrics_file.read_text())
     return {"summary": summarize(per_source), "per_source": per_source}
 
@@ -344,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_s: float | None = None  # None: a run trained before (--resume), its log and metrics reused
             if finished(run_dir / "eval" / "metrics.json"):
                 log = (run_dir / "main_ppo.log").read_text(errors="replace")
-                after = heldout(None, files["eval"], run_dir / "eval", s)
+                after = read_metrics(run_dir / "eval" / "metrics.json")
             else:
                 # A run stopped half-way leaves a checkpoint verl would resume from: start it afresh.
                 shutil.rmtree(run_dir, ignore_errors=True)
