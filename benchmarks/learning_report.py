@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,11 @@ CONSTANT_ANSWERS = {
     "tvg": "<think>look</think><answer>[1, 3]</answer>",
     "gqa": "<think>look</think><answer>A [1, 3]</answer>",
 }
+
+
+def _answer_body(reply: str) -> str:
+    """``<think>…</think><answer>X</answer>`` → ``X``."""
+    return reply.split("<answer>", 1)[1].split("</answer>", 1)[0]
 
 
 def constant_predictions(eval_rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -58,25 +64,31 @@ def quarter_gain(curve: Sequence[float]) -> float:
     return sum(curve[-q:]) / q - sum(curve[:q]) / q
 
 
+def _cell(value: float) -> str:
+    """A percentage cell; ``–`` for a metric the held-out tasks do not have (nan)."""
+    return "–" if math.isnan(value) else f"{value:.1f}"
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [
         "| arm | seeds | train reward first→last quarter | held-out accuracy | held-out mIoU | held-out R1@0.5 |",
         "|---|---|---|---|---|---|",
     ]
+    metrics = ("accuracy", "mIoU", "R1@0.5")
     constant = result.get("heldout_constant_answer")
     if constant:
-        lines.append(
-            f"| constant answer, no video (`A [1, 3]`) | – | – | {constant['accuracy']:.1f} | "
-            f"{constant['mIoU']:.1f} | {constant['R1@0.5']:.1f} |"
-        )
+        tasks = result.get("settings", {}).get("tasks") or list(CONSTANT_ANSWERS)
+        answers = ", ".join(f"`{_answer_body(CONSTANT_ANSWERS[t])}`" for t in tasks)
+        cells = " | ".join(_cell(constant[k]) for k in metrics)
+        lines.append(f"| constant answer, no video ({answers}) | – | – | {cells} |")
     before = result["heldout"]["before"]
-    lines.append(
-        f"| warm start (before GRPO) | – | – | {before['accuracy']:.1f} | {before['mIoU']:.1f} | {before['R1@0.5']:.1f} |"
-    )
+    lines.append(f"| warm start (before GRPO) | – | – | {' | '.join(_cell(before[k]) for k in metrics)} |")
     for arm, runs in result["arms"].items():
 
         def mean(key: str, runs: list[dict[str, Any]] = runs) -> str:
             vals = [r["after"][key] for r in runs]
+            if any(math.isnan(v) for v in vals):
+                return "–"
             m = sum(vals) / len(vals)
             spread = (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
             return f"{m:.1f} ± {spread:.1f}" if len(vals) > 1 else f"{m:.1f}"

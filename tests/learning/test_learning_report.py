@@ -84,3 +84,18 @@ def test_table_has_the_constant_row_and_one_row_per_arm(report: ModuleType) -> N
     assert lines[2].startswith("| constant answer, no video") and "38.1" in lines[2]
     assert lines[4] == "| selected (16 rows) | 2 | 0.400 → 0.700 | 30.0 ± 0.0 | 30.0 ± 5.0 | 20.0 ± 0.0 |"
     assert lines[5] == "| full (16 rows) | 1 | 0.400 → 0.700 | 30.0 | 25.0 | 20.0 |"
+
+
+def test_table_of_a_grounding_only_run_has_no_accuracy(report: ModuleType) -> None:
+    nan = float("nan")
+    summary = {"accuracy": nan, "mIoU": 40.0, "R1@0.5": 45.0}
+    result = {
+        "settings": {"tasks": ["tvg"]},
+        "heldout_constant_answer": {"accuracy": nan, "mIoU": 38.1, "R1@0.5": 42.9},
+        "heldout": {"before": summary},
+        "arms": {"full": [{"train_rows": 16, "reward_curve": [0.5, 0.6], "after": summary}]},
+    }
+    lines = report.table(result).splitlines()
+    assert lines[2] == "| constant answer, no video (`[1, 3]`) | – | – | – | 38.1 | 42.9 |"
+    assert lines[3] == "| warm start (before GRPO) | – | – | – | 40.0 | 45.0 |"
+    assert lines[4] == "| full (16 rows) | 1 | 0.500 → 0.600 | – | 40.0 | 45.0 |"

@@ -23,7 +23,9 @@ no installed file is modified:
 5. a TransferQueue fix for VLM 3-D ``position_ids`` (see :func:`~verl_plugins.cpu.patches.patch_nested_position_ids`);
 6. FSDP2's CPU offload policy without pinned memory (pinning needs CUDA);
 7. the sync replay buffer polls for finished rollouts every 0.5 s instead of 2 s
-   (:func:`~verl_plugins.cpu.patches.patch_replay_buffer_poll`; ``$VERL_CPU_REPLAY_POLL_S``).
+   (:func:`~verl_plugins.cpu.patches.patch_replay_buffer_poll`; ``$VERL_CPU_REPLAY_POLL_S``);
+8. the vision placeholder tokens the ``hf`` rollout never samples are masked in the actor's and reference's
+   models too, so sampler and learner are the same policy (:mod:`verl_plugins.cpu.suppressed`).
 
 The version check is strict: every fix above was written against verl 0.9.1's internals.
 """
@@ -42,6 +44,7 @@ from verl_plugins.cpu.platform import (
     patch_process_group,
     register_fsdp_engines,
 )
+from verl_plugins.cpu.suppressed import patch_engine_module
 from verl_plugins.cpu.version import SUPPORTED_VERL_VERSION, VerlVersionError, check_verl_version
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ def install() -> None:
         patch_nested_position_ids()
         patch_trl_probe()
         patch_replay_buffer_poll()
+        patch_engine_module()
         register_rollout()
         _installed = True
         logger.info("verl_plugins.cpu: CPU platform, gloo, FSDP(cpu) engines and rollout.name=hf installed")

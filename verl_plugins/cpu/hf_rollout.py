@@ -13,6 +13,8 @@ import os
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from verl_plugins.cpu.suppressed import mask_suppressed_logits, suppressed_token_ids
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ROLLOUT_NAME", "HFGenerateServer", "register_rollout"]
@@ -64,20 +66,9 @@ class HFGenerateServer:
             trust_remote_code=self.model_config.trust_remote_code,
         ).eval()
         self._tied_keys = {k for k in self.model.state_dict() if k.endswith("lm_head.weight")}
-        # A model must not sample its own vision placeholders: a random/early model does, and the next
-        # forward then expects pixels for them (`get_rope_index` fails). vLLM never lets them out either.
-        self.suppressed_token_ids = sorted(
-            {
-                int(token_id)
-                for name in (
-                    "image_token_id",
-                    "video_token_id",
-                    "vision_start_token_id",
-                    "vision_end_token_id",
-                )
-                if (token_id := getattr(hf_config, name, None)) is not None
-            }
-        )
+        # The vision placeholders are masked in the model itself, as in the actor (see verl_plugins.cpu.suppressed).
+        self.suppressed_token_ids = suppressed_token_ids(hf_config)
+        mask_suppressed_logits(self.model, self.suppressed_token_ids)
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if self.tokenizer.eos_token_id is not None:
@@ -115,11 +106,14 @@ class HFGenerateServer:
         self.global_steps = global_steps
 
     # -- generation ---------------------------------------------------------------------------------------
-    def _vision_inputs(self, image_data: list[Any] | None, video_data: list[Any] | None) -> dict[str, Any]:
+    def _vision_inputs(
+        self, prompt_ids: list[int], image_data: list[Any] | None, video_data: list[Any] | None
+    ) -> dict[str, Any]:
         """Processor features for the media, computed exactly as verl's agent loop computes them."""
         if not image_data and not video_data:
             return {}
-        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
+        import torch
+        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs, get_processor_token_id
 
         # One placeholder per item; the processor expands each into its grid of pad tokens and returns the
         # pixel tensors. The prompt token ids themselves come from the agent loop.
@@ -131,7 +125,20 @@ class HFGenerateServer:
         )
         # Drop what is aligned with the placeholder text: generate derives it from the real prompt ids.
         text_aligned = {"input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids"}
-        return {k: v for k, v in features.items() if k not in text_aligned}
+        vision = {k: v for k, v in features.items() if k not in text_aligned}
+        if "mm_token_type_ids" in features:
+            # transformers ≥ 5.3 builds Qwen-VL's 3-D M-RoPE positions only when it is given the token types
+            # of the prompt; without them generate falls back to 1-D positions for the video tokens too, and
+            # the rollout samples from another policy than the actor trains (whose position ids verl's agent
+            # loop builds from these same types). Built from the real prompt ids as the agent loop does.
+            ids = torch.tensor([prompt_ids], dtype=torch.long)
+            types = torch.zeros_like(ids)
+            for name, value in (("image", 1), ("video", 2)):
+                token_id = get_processor_token_id(self.processor, name)
+                if token_id is not None:
+                    types[ids == token_id] = value
+            vision["mm_token_type_ids"] = types
+        return vision
 
     def _generate_rows(
         self,
@@ -146,7 +153,7 @@ class HFGenerateServer:
 
         from verl_plugins.cpu.hf_rollout_batching import split_rows
 
-        vision = self._vision_inputs(image_data, video_data)
+        vision = self._vision_inputs(prompt_ids, image_data, video_data)
         if rows > 1:
             # Per-item tensors (pixels, grids) are stacked along dim 0, so the batch repeats them row by row.
             vision = {
@@ -167,7 +174,6 @@ class HFGenerateServer:
             "do_sample": do_sample,
             "eos_token_id": self.eos_token_ids,
             "pad_token_id": self.pad_token_id,
-            "suppress_tokens": self.suppressed_token_ids or None,
             "return_dict_in_generate": True,
             "output_logits": True,
         }
@@ -186,10 +192,8 @@ class HFGenerateServer:
             )
         new_rows = split_rows(out.sequences[:, input_ids.shape[1] :].tolist(), self.eos_token_ids)
         # Log-probs of the sampled tokens under the temperature-scaled model distribution (what verl's actor
-        # computes), from the raw logits with the suppressed placeholders masked out.
+        # computes: both models mask the placeholders, so the logits are the same).
         logits = torch.stack(out.logits, dim=1).float()
-        if self.suppressed_token_ids:
-            logits[..., self.suppressed_token_ids] = float("-inf")
         if do_sample:
             logits = logits / temperature
         log_probs = torch.log_softmax(logits, dim=-1)
