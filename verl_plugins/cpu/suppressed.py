@@ -2,12 +2,10 @@
 
 A random or early model samples its own vision placeholders (``<|video_pad|>`` …); the next forward then
 counts them as a video and fails (``get_rope_index``), so the ``hf`` rollout must never let them out.
-Masking them only when sampling, though, makes the sampler and the learner two different policies: the actor's
-softmax still gives them mass, a mass that no sampled token ever pushes down, and GRPO's negative-advantage
-updates (with Adam turning tiny consistent gradients into full-size steps) move probability onto them. Measured
-on the CPU learning benchmark (tiny Qwen2.5-VL, lr 1e-3): ``rollout_corr/log_ppl_diff`` (actor minus rollout
-log-perplexity of the sampled tokens) grew from 0.006 at step 1 to 1.85 at step 11, i.e. the actor put
-≈ 84 % of its mass on four tokens the rollout never samples, and the policy lost its answer spans.
+Masking them only when sampling makes the sampler and the learner two different policies: the actor's
+softmax still gives them mass, which the loss never controls directly (they are never sampled, only moved
+as a side effect of the sampled tokens' gradients). The rollout's log-probs then differ from the actor's by
+that mass, which verl reports as ``rollout_corr/log_ppl_diff``.
 
 So the mask is part of the model: :func:`mask_suppressed_logits` adds a forward hook on the output layer
 that sets those logits to :data:`MASKED_LOGIT`, registered on the rollout server's model and, through
