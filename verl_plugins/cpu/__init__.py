@@ -18,8 +18,9 @@ no installed file is modified:
 2. the global process group uses plain ``gloo`` (verl's default ``"cpu:gloo,cpu:gloo"`` is rejected by torch);
 3. verl's FSDP/FSDP2 engines registered for device ``cpu``;
 4. ``rollout.name=hf``: a rollout replica whose server is a Ray actor running Hugging Face ``generate`` in
-   fp32 with the video inputs (``pixel_values_videos``/``video_grid_thw``), returning log-probs, and taking the
-   actor's weights at every weight sync;
+   fp32 with the video inputs (``pixel_values_videos``/``video_grid_thw``) and the same M-RoPE positions the
+   actor gets (from the prompt's token types), returning log-probs, and taking the actor's weights at every
+   weight sync;
 5. a TransferQueue fix for VLM 3-D ``position_ids`` (see :func:`~verl_plugins.cpu.patches.patch_nested_position_ids`);
 6. FSDP2's CPU offload policy without pinned memory (pinning needs CUDA);
 7. the sync replay buffer polls for finished rollouts every 0.5 s instead of 2 s
