@@ -79,11 +79,8 @@ class Settings:
     # the rollout server).
     agent_workers: int = 1
     max_tokens: int = 24
-    tasks: tuple[Task, ...] = (
-        "mcq",
-        "tvg",
-        "gqa",
-    )  # tasks of the warm-up, the GRPO pool and the held-out set
+    # Tasks of the warm-up, the GRPO pool and the held-out set.
+    tasks: tuple[Task, ...] = ("mcq", "tvg", "gqa")
 
 
 # Measured choices (README "Does it learn?"). The task is grounding ("when", the continuous temporal IoU
