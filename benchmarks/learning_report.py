@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from video_rewards.tags import parse_answer_block
+
 #: The best answer that ignores the video (the policy a model can learn without looking): colours are
 #: balanced (any letter scores 25 %); of the generator's seven intervals, ``[1, 3]`` has the highest mean IoU
 #: (0, 0.5, 0.5, 0, 1/3, 1, 1/3 → 38.1 %) and is ≥ 0.5 IoU for 3 of 7 (42.9 %).
@@ -16,11 +18,6 @@ CONSTANT_ANSWERS = {
     "tvg": "<think>look</think><answer>[1, 3]</answer>",
     "gqa": "<think>look</think><answer>A [1, 3]</answer>",
 }
-
-
-def _answer_body(reply: str) -> str:
-    """``<think>…</think><answer>X</answer>`` → ``X``."""
-    return reply.split("<answer>", 1)[1].split("</answer>", 1)[0]
 
 
 def constant_predictions(eval_rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -78,7 +75,7 @@ def table(result: dict[str, Any]) -> str:
     constant = result.get("heldout_constant_answer")
     if constant:
         tasks = result.get("settings", {}).get("tasks") or list(CONSTANT_ANSWERS)
-        answers = ", ".join(f"`{_answer_body(CONSTANT_ANSWERS[t])}`" for t in tasks)
+        answers = ", ".join(f"`{parse_answer_block(CONSTANT_ANSWERS[t])}`" for t in tasks)
         cells = " | ".join(_cell(constant[k]) for k in metrics)
         lines.append(f"| constant answer, no video ({answers}) | – | – | {cells} |")
     before = result["heldout"]["before"]

@@ -44,6 +44,7 @@ class HFGenerateServer:
         import torch
         import transformers
         from verl.utils.config import omega_conf_to_dataclass
+        from verl.utils.tokenizer.tokenizer import get_processor_token_id
         from verl.workers.config import HFModelConfig
 
         self.config = omega_conf_to_dataclass(config)
@@ -69,6 +70,12 @@ class HFGenerateServer:
         # The vision placeholders are masked in the model itself, as in the actor (see verl_plugins.cpu.suppressed).
         self.suppressed_token_ids = suppressed_token_ids(hf_config)
         mask_suppressed_logits(self.model, self.suppressed_token_ids)
+        # (placeholder id, token type) of the image and video placeholders: the agent loop's mm_token_type_ids.
+        self._placeholder_types = [
+            (token_id, value)
+            for name, value in (("image", 1), ("video", 2))
+            if (token_id := get_processor_token_id(self.processor, name)) is not None
+        ]
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if self.tokenizer.eos_token_id is not None:
@@ -113,7 +120,7 @@ class HFGenerateServer:
         if not image_data and not video_data:
             return {}
         import torch
-        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs, get_processor_token_id
+        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
 
         # One placeholder per item; the processor expands each into its grid of pad tokens and returns the
         # pixel tensors. The prompt token ids themselves come from the agent loop.
@@ -133,10 +140,8 @@ class HFGenerateServer:
             # loop builds from these same types). Built from the real prompt ids as the agent loop does.
             ids = torch.tensor([prompt_ids], dtype=torch.long)
             types = torch.zeros_like(ids)
-            for name, value in (("image", 1), ("video", 2)):
-                token_id = get_processor_token_id(self.processor, name)
-                if token_id is not None:
-                    types[ids == token_id] = value
+            for token_id, value in self._placeholder_types:
+                types[ids == token_id] = value
             vision["mm_token_type_ids"] = types
         return vision
 
