@@ -253,3 +253,34 @@ def test_identical_requests_share_one_generate(
     lone = generate(server, video_prompt, temperature=0)
     assert outs[6].token_ids == lone.token_ids
     assert torch.allclose(torch.tensor(outs[6].log_probs), torch.tensor(lone.log_probs), atol=1e-4)
+
+
+#: Child process: the global process group is once per process.
+TAKEN_PORT = """
+import os, socket, sys
+import torch.distributed as dist
+from verl_plugins.cpu.platform import patch_process_group
+import verl.utils.distributed as dist_utils
+
+patch_process_group()
+holder = socket.socket()
+holder.bind(("127.0.0.1", 0))
+holder.listen()
+taken = holder.getsockname()[1]
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(taken), RANK="0", WORLD_SIZE=sys.argv[1])
+try:
+    dist_utils.initialize_global_process_group_ray(timeout_second=20)
+    print("started", dist.get_world_size(), os.environ["MASTER_PORT"] != str(taken))
+except dist.DistNetworkError as exc:
+    print("failed", "EADDRINUSE" in str(exc))
+"""
+
+
+@pytest.mark.parametrize(("world_size", "expected"), [("1", "started 1 True"), ("2", "failed True")])
+def test_a_one_process_group_takes_another_port_when_its_port_is_taken(
+    world_size: str, expected: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", TAKEN_PORT, world_size], capture_output=True, text=True, timeout=120
+    )
+    assert proc.stdout.strip().splitlines()[-1:] == [expected], proc.stderr[-2000:]

@@ -153,6 +153,18 @@ def make_platform_class() -> type:
 # ---------------------------------------------------------------------------------------------------------
 # 2. process group
 # ---------------------------------------------------------------------------------------------------------
+#: Tries of a one-process group whose port was taken before its store could bind it.
+PORT_ATTEMPTS = 3
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def patch_process_group() -> None:
     import verl.checkpoint_engine.base as ckpt_base
     import verl.utils.distributed as dist_utils
@@ -165,7 +177,22 @@ def patch_process_group() -> None:
     ) -> None:
         # verl builds "cpu:gloo,<device>:<backend>" = "cpu:gloo,cpu:gloo", which torch rejects
         # (a device type may appear once); on CPU the whole group is gloo.
-        original(timeout_second=timeout_second, backend="gloo")
+        import os
+
+        import torch.distributed as dist
+
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                original(timeout_second=timeout_second, backend="gloo")
+                return
+            except dist.DistNetworkError as exc:
+                # verl picks MASTER_PORT as a free port long before the store binds it, and another process
+                # of the same Ray cluster can take it in between (seen once in `make demo`: EADDRINUSE). A
+                # one-process group has no peer waiting on that port, so it may simply take another one.
+                alone = int(os.environ.get("WORLD_SIZE", "1")) == 1
+                if not alone or "EADDRINUSE" not in str(exc) or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                os.environ["MASTER_PORT"] = str(_free_port())
 
     dist_utils.initialize_global_process_group_ray = initialize_global_process_group_ray
     # Both modules imported the function by name before we could wrap it.
