@@ -38,72 +38,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from rlt_tools.learning_task import Task
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from learning_report import constant_predictions, plot, quarter_gain, summarize, table  # noqa: E402
+from learning_settings import ARMS, FULL, QUICK, Settings, with_overrides  # noqa: E402
 
 logger = logging.getLogger("benchmarks.learning")
 PY = sys.executable
-ARMS = ("selected", "random", "full")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """One benchmark run; ``--quick`` and the full run differ only in these numbers."""
-
-    arms: tuple[str, ...]
-    seeds: tuple[int, ...]
-    n_warm: int
-    n_pool: int
-    n_eval: int
-    subset: int  # K rows of the selected and random arms
-    warmup_steps: int
-    warmup_lr: float
-    steps: int
-    batch: int
-    n: int
-    lr: float
-    min_std: float
-    # Prompts per PPO update (batch / mini_batch optimizer steps per GRPO step). Measured with 4: the reward
-    # fell 0.48 -> 0.11 after the first step and the policy collapsed (informative groups 0.9 -> 0.1).
-    mini_batch: int = 16
-    # verl agent-loop worker processes; 2 measured slower on 2 cores (step ≈ 21 s vs 18 s: they compete with
-    # the rollout server).
-    agent_workers: int = 1
-    max_tokens: int = 24
-    # Tasks of the warm-up, the GRPO pool and the held-out set.
-    tasks: tuple[Task, ...] = ("mcq", "tvg", "gqa")
-
-
-# Measured choices (README "Does it learn?"). The task is grounding ("when", the continuous temporal IoU
-# reward): after a short warm-up the tiny model reads the interval a little (held-out R1@0.5 above the
-# constant answer) while its samples still disagree, and GRPO moves it within minutes. The colour (MCQ) part
-# stayed at chance under GRPO at this scale and the model confused the mcq and gqa prompts (measured). A
-# 400-step warm-up on 96 clips at lr 1e-3; a batch is the whole 16-row training set (its reward curve is not
-# dominated by which rows a step drew); lr 1e-3.
-QUICK = Settings(
-    arms=("full",), seeds=(0,), n_warm=96, n_pool=16, n_eval=64, subset=16,
-    warmup_steps=400, warmup_lr=1e-3, steps=20, batch=16, n=8, lr=1e-3, min_std=0.1,
-    tasks=("tvg",),
-)  # fmt: skip
-# Full: a 48-row pool; the selected and random arms train on 16 of its rows, the full arm on all 48, with the
-# same steps, batch size and seeds. Batches of 8 prompts (64 rollouts, ≈ 10 s a step instead of 18 s): nine
-# runs of 16 steps plus ≈ 90 s of start-up and evaluation each fit the 60-minute budget on 2 cores.
-FULL = Settings(
-    arms=ARMS, seeds=(0, 1, 2), n_warm=96, n_pool=48, n_eval=64, subset=16,
-    warmup_steps=400, warmup_lr=1e-3, steps=16, batch=8, n=8, lr=1e-3, min_std=0.1, mini_batch=8,
-    tasks=("tvg",),
-)  # fmt: skip
-
-
 #: ``--resume``: reuse every finished stage found under ``--out`` (warm model, held-out metrics, selection, runs
 #: with their held-out metrics), so an interrupted full run continues where it stopped.
 RESUME: list[bool] = []
@@ -256,7 +202,9 @@ def train(
         f"actor_rollout_ref.actor.ppo_mini_batch_size={s.mini_batch}",
         f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={s.mini_batch * s.n}",
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={s.batch * s.n}",
-        f"actor_rollout_ref.actor.optim.lr={s.lr}",
+        f"actor_rollout_ref.actor.optim.lr={s.lr}", f"actor_rollout_ref.actor.optim.lr_warmup_steps={s.lr_warmup_steps}",
+        f"actor_rollout_ref.actor.optim.lr_scheduler_type={s.lr_scheduler}",
+        f"actor_rollout_ref.actor.optim.min_lr_ratio={s.lr_min_ratio}",
         "trainer.v1.trainer_mode=video_rewards", f"+trainer.reward_metrics.min_std={s.min_std}",
         f"trainer.experiment_name=learning_{run_dir.name}",
     ]  # fmt: skip
@@ -303,6 +251,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", help="comma-separated seeds (default 0 with --quick, else 0,1,2)")
     parser.add_argument("--steps", type=int, help="GRPO steps per run")
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a Settings field (repeatable)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="reuse the finished stages and runs under --out"
     )
     parser.add_argument("--lock", type=Path, help="flock this file around each heavy stage (shared machines)")
@@ -313,15 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         RESUME.append(True)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     s = QUICK if args.quick else FULL
-    if args.arms:
-        s = Settings(**{**asdict(s), "arms": tuple(a.strip() for a in args.arms.split(","))})
-    if args.seeds:
-        s = Settings(**{**asdict(s), "seeds": tuple(int(x) for x in args.seeds.split(","))})
-    if args.steps:
-        s = Settings(**{**asdict(s), "steps": args.steps})
-    unknown = set(s.arms) - set(ARMS)
-    if unknown:
-        parser.error(f"unknown arm(s) {sorted(unknown)}; known: {', '.join(ARMS)}")
+    try:
+        if args.arms:
+            s = replace(s, arms=tuple(a.strip() for a in args.arms.split(",")))
+        if args.seeds:
+            s = replace(s, seeds=tuple(int(x) for x in args.seeds.split(",")))
+        if args.steps:
+            s = replace(s, steps=args.steps)
+        s = with_overrides(s, args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
