@@ -249,13 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/learning"))
     parser.add_argument("--arms", help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--seeds", help="comma-separated seeds (default 0 with --quick, else 0,1,2)")
-    parser.add_argument("--steps", type=int, help="GRPO steps per run")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a Settings field (repeatable)",
+        help="override a scalar setting of benchmarks/learning_settings.py, e.g. steps=8 (repeatable)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="reuse the finished stages and runs under --out"
@@ -273,8 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             s = replace(s, arms=tuple(a.strip() for a in args.arms.split(",")))
         if args.seeds:
             s = replace(s, seeds=tuple(int(x) for x in args.seeds.split(",")))
-        if args.steps:
-            s = replace(s, steps=args.steps)
         s = with_overrides(s, args.set)
     except ValueError as exc:
         parser.error(str(exc))

@@ -109,6 +109,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ramp = int(result.get("settings", {}).get("lr_warmup_steps", 0))
+    if ramp > 0:
+        ax.axvspan(0.5, ramp + 0.5, color="grey", alpha=0.12, label=f"actor lr ramp ({ramp} steps)")
     for arm, runs in result["arms"].items():
         curves = np.array([r["reward_curve"] for r in runs], dtype=float)
         steps = np.arange(1, curves.shape[1] + 1)
@@ -118,7 +121,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
             ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), alpha=0.2)
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("mean training reward (critic/score/mean)")
-    ax.set_title("Tiny Qwen2.5-VL, synthetic video task, GRPO on CPU (verl main_ppo)")
+    ax.set_title("Tiny Qwen2.5-VL, synthetic video task, GRPO on CPU (verl main_ppo)", fontsize=10)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
