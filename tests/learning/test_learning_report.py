@@ -5,7 +5,6 @@ Expected values are worked out by hand from the clips' ground truths (comments s
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -16,19 +15,6 @@ import pytest
 
 from rlt_tools import learning_task as lt
 from video_rewards.evaluate import evaluate_predictions, read_predictions
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "learning_report", REPO / "benchmarks" / "learning_report.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _rows(task: lt.Task, events: list[tuple[float, float]], colours: list[int]) -> list[dict[str, Any]]:
