@@ -72,7 +72,8 @@ QUICK = Settings(
 # Full: a 48-row pool; the selected and random arms train on 16 of its rows, the full arm on all 48, with the
 # same steps, batch size and seeds. Batches of 16 prompts as in --quick (a subset arm sees its 16 rows every
 # step): with batches of 8 (≈ 9 s a step instead of 15 s) no run's greedy policy read the video (held-out
-# mIoU 35.9-47.4 in four runs, 39.8 before). Nine runs of 16 steps ≈ 5.5 min each on 2 cores.
+# mIoU 35.9-47.4 in four runs, 39.8 before). A run of 16 steps took 346-386 s alone on 2 cores (+ 17 s of
+# held-out evaluation): nine ≈ 59 min, at the 60-minute budget.
 FULL = Settings(
     arms=ARMS, seeds=(0, 1, 2), n_warm=96, n_pool=48, n_eval=64, subset=16,
     warmup_steps=400, warmup_lr=1e-3, steps=16, batch=16, n=8, lr=1e-3, min_std=0.1,
