@@ -202,7 +202,8 @@ def train(
         f"actor_rollout_ref.actor.ppo_mini_batch_size={s.mini_batch}",
         f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={s.mini_batch * s.n}",
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={s.batch * s.n}",
-        f"actor_rollout_ref.actor.optim.lr={s.lr}", f"actor_rollout_ref.actor.optim.lr_warmup_steps={s.lr_warmup_steps}",
+        f"actor_rollout_ref.actor.optim.lr={s.lr}",
+        f"actor_rollout_ref.actor.optim.lr_warmup_steps={s.lr_warmup_steps}",
         f"actor_rollout_ref.actor.optim.lr_scheduler_type={s.lr_scheduler}",
         f"actor_rollout_ref.actor.optim.min_lr_ratio={s.lr_min_ratio}",
         "trainer.v1.trainer_mode=video_rewards", f"+trainer.reward_metrics.min_std={s.min_std}",
@@ -271,7 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.arms:
             s = replace(s, arms=tuple(a.strip() for a in args.arms.split(",")))
         if args.seeds:
-            s = replace(s, seeds=tuple(int(x) for x in args.seeds.split(",")))
+            try:
+                s = replace(s, seeds=tuple(int(x) for x in args.seeds.split(",")))
+            except ValueError:
+                raise ValueError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
         s = with_overrides(s, args.set)
     except ValueError as exc:
         parser.error(str(exc))
